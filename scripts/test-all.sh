@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The one test command of tuf-mirror (CI runs it through .ci/run):
+#
+#   scripts/test-all.sh
+#
+# Works from a fresh clone on a fresh Debian machine when run as root (it installs what
+# the tests need through scripts/install-test-deps.sh) and exits non-zero as soon as any
+# step fails. Steps, in order:
+#   1. scripts/install-test-deps.sh   Debian packages, .venv (python-tuf), .tools/node (tuf-js)
+#   2. cargo fmt --all -- --check
+#   3. cargo clippy --workspace --all-targets -- -D warnings
+#   4. RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+#   5. cargo build --manifest-path fuzz/Cargo.toml    (only if fuzz/Cargo.toml exists)
+#   6. tests/peers/selftest.sh        the reference peers against small python-tuf repos
+#   7. cargo test --workspace --doc   doc tests (nextest does not run them)
+#   8. cargo nextest run --workspace  (cargo test --workspace when nextest is missing)
+# The test runs come last so that the output ends with the test summary.
+#
+# The Rust tests find the peers through TUF_MIRROR_PYTHON (.venv/bin/python) and
+# TUF_MIRROR_NODE_PATH (.tools/node/node_modules), exported here.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+START=$SECONDS
+STEP=
+STEP_START=$SECONDS
+
+# step NAME: print a header, and the time the previous step took
+step() {
+  if [[ -n $STEP ]]; then
+    echo "---- $STEP: ok ($((SECONDS - STEP_START)) s)"
+  fi
+  STEP=$1
+  STEP_START=$SECONDS
+  printf '\n==== %s ====\n' "$STEP"
+}
+
+finish() {
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    printf '\n==== FAILED: %s (exit %s, after %s s) ====\n' "${STEP:-start}" "$rc" "$((SECONDS - START))"
+  fi
+}
+trap finish EXIT
+
+step "install test dependencies"
+scripts/install-test-deps.sh
+export TUF_MIRROR_PYTHON=$REPO/.venv/bin/python
+export TUF_MIRROR_NODE_PATH=$REPO/.tools/node/node_modules
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+if [[ -f fuzz/Cargo.toml ]]; then
+  step "fuzz targets build"
+  cargo build --manifest-path fuzz/Cargo.toml
+fi
+
+step "peer tooling self-test"
+tests/peers/selftest.sh
+
+step "doc tests"
+cargo test --workspace --doc
+
+if cargo nextest --version >/dev/null 2>&1; then
+  step "tests (cargo nextest)"
+  cargo nextest run --workspace --no-tests=warn
+else
+  step "tests (cargo test)"
+  cargo test --workspace
+fi
+
+step "done"
+echo "all checks passed in $((SECONDS - START)) s"
