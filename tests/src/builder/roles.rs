@@ -330,6 +330,10 @@ impl RepoBuilder {
 
     /// Appends `delegation` to `delegations.roles` of `parent` (creating `delegations` if
     /// needed), lists its keys there, and creates the delegated role if it does not exist.
+    ///
+    /// Role names are not checked. A delegated role named like a top-level role (`targets`,
+    /// `snapshot`) shares that role's document here; to serve such a collision, edit the
+    /// [`PublishedRepo`](super::PublishedRepo) instead.
     pub fn add_delegation(&mut self, parent: &str, delegation: Delegation) {
         for key in &delegation.keys {
             self.add_private_key(key);
