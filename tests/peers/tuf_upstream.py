@@ -83,7 +83,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -118,9 +118,9 @@ def now() -> datetime:
     fixed = os.environ.get("TUF_UPSTREAM_NOW")
     if fixed:
         if fixed.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(fixed), timezone.utc)
-        return datetime.fromisoformat(fixed.replace("Z", "+00:00")).astimezone(timezone.utc)
-    return datetime.now(timezone.utc).replace(microsecond=0)
+            return datetime.fromtimestamp(int(fixed), UTC)
+        return datetime.fromisoformat(fixed.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def expiry(seconds: int) -> datetime:
@@ -152,7 +152,7 @@ class Repo:
         self._signers: dict[str, CryptoSigner] = {}
 
     # ------------------------------------------------------------------ state
-    def load(self) -> "Repo":
+    def load(self) -> Repo:
         try:
             with open(self.state_file) as f:
                 self.state = json.load(f)
