@@ -19,4 +19,5 @@
 
 pub mod builder;
 pub mod fixtures;
+pub mod peers;
 pub mod server;
