@@ -34,6 +34,7 @@ pub struct KeyVal {
 pub struct PublicKey {
     keytype: String,
     scheme: String,
+    public: String,
     verifier: Option<ParsedPublicKey>,
 }
 
@@ -57,6 +58,7 @@ impl PublicKey {
         PublicKey {
             keytype: key.keytype.clone(),
             scheme: key.scheme.clone(),
+            public: key.keyval.public.trim().to_owned(),
             verifier,
         }
     }
@@ -64,6 +66,12 @@ impl PublicKey {
     /// Whether this key can verify signatures at all.
     pub fn is_supported(&self) -> bool {
         self.verifier.is_some()
+    }
+
+    /// The public key as written (trimmed): two key ids with the same public key are
+    /// one key for thresholds.
+    pub fn public(&self) -> &str {
+        &self.public
     }
 
     /// `keytype/scheme`, for messages.

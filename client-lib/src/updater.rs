@@ -378,6 +378,7 @@ impl Updater {
         let url_s = url.to_string();
         // 5.4.1
         let bytes = fetch_limited(&*self.transport, &url, self.config.limits.timestamp)?;
+        self.stats.fetched.push("timestamp".into());
         // 5.4.2
         let new = self.open_timestamp(&bytes, &url_s)?;
         if let Some(old) = &self.timestamp {
@@ -417,7 +418,6 @@ impl Updater {
             .check(RoleClass::Timestamp, "timestamp", new.expires, self.now)?;
         // 5.4.5
         self.store.store("timestamp", &bytes)?;
-        self.stats.fetched.push("timestamp".into());
         self.timestamp = Some(new);
         Ok(())
     }

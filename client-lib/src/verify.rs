@@ -104,6 +104,7 @@ impl Opened<'_> {
     /// authority signed the canonical form of `signed`.
     pub fn verify(&self, auth: &Authority<'_>) -> Result<()> {
         let mut valid = 0usize;
+        let mut counted: Vec<&str> = Vec::new();
         let mut rejected = Vec::new();
         for s in &self.signatures {
             if valid as u64 >= auth.threshold {
@@ -120,7 +121,11 @@ impl Opened<'_> {
                 .ok()
                 .is_some_and(|sig| key.verify(&self.canonical, &sig));
             if ok {
-                valid += 1;
+                // One key listed under two ids still counts once.
+                if !counted.contains(&key.public()) {
+                    counted.push(key.public());
+                    valid += 1;
+                }
             } else {
                 rejected.push(s.keyid.to_string());
             }
