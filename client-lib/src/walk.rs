@@ -107,10 +107,12 @@ impl Updater {
             // Children already loaded in this walk only need the extra edge checked.
             let mut todo = Vec::new();
             let mut next = Vec::new();
+            let mut extra_edges = Vec::new();
             for (child, parent) in edges {
                 if seen.contains(&child) {
-                    // A cycle or a second delegator: check the signature edge.
-                    self.load_targets(&child, Some(&parent))?;
+                    // A cycle or a second delegator: its signature is checked against
+                    // this delegator too, once the role is loaded.
+                    extra_edges.push((child, parent));
                     continue;
                 }
                 seen.insert(child.clone());
@@ -144,6 +146,9 @@ impl Updater {
                 self.roles.insert(child.clone(), r.clone());
                 self.edges.insert((child, fp));
                 next.push(r);
+            }
+            for (child, parent) in extra_edges {
+                self.load_targets(&child, Some(&parent))?;
             }
             level = next;
         }

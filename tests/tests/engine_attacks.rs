@@ -48,15 +48,26 @@ fn basic_fixture_loads_lazily_and_fully_with_and_without_consistent_snapshots() 
         let repo = fixtures::load(name).unwrap();
         let mut c = Client::new(&repo, Lazy);
         c.refresh().unwrap();
-        let info = c.updater.target_info("releases/app-1.0.tar.gz").unwrap().unwrap();
+        let info = c
+            .updater
+            .target_info("releases/app-1.0.tar.gz")
+            .unwrap()
+            .unwrap();
         assert_eq!(info.role, "releases");
         let info = c.updater.target_info("packages/beta.txt").unwrap().unwrap();
         assert!(info.role.starts_with("bin-"), "{}", info.role);
         let reqs = c.mem.take_requests();
-        let snap = if consistent { "metadata/1.snapshot.json" } else { "metadata/snapshot.json" };
+        let snap = if consistent {
+            "metadata/1.snapshot.json"
+        } else {
+            "metadata/snapshot.json"
+        };
         assert!(reqs.iter().any(|r| r == snap), "{name}: {reqs:?}");
         // Lazy: only the bins the lookups needed.
-        assert!(reqs.iter().filter(|r| r.contains("bin-")).count() == 1, "{reqs:?}");
+        assert!(
+            reqs.iter().filter(|r| r.contains("bin-")).count() == 1,
+            "{reqs:?}"
+        );
 
         let mut all = Client::new(&repo, All);
         all.refresh().unwrap();
@@ -92,8 +103,14 @@ fn target_download_checks_length_and_every_hash() {
     // One byte more than signed.
     bad.set_target_bytes(TARGETS, "two-hashes.bin", b"0123456789X".to_vec());
     c.mem.serve(&bad.publish());
-    let e = c.updater.download_target(&info, &dir.path().join("o2")).unwrap_err();
-    assert!(e.to_string().contains("longer than the signed 10 bytes"), "{e}");
+    let e = c
+        .updater
+        .download_target(&info, &dir.path().join("o2"))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("longer than the signed 10 bytes"),
+        "{e}"
+    );
     assert!(!dir.path().join("o2").exists());
 }
 
@@ -124,7 +141,10 @@ fn snapshot_rollback_is_refused() {
     repo.set_version(TIMESTAMP, 3);
     c.mem.serve(&repo.publish());
     let e = c.refresh().unwrap_err();
-    assert_eq!(version_err(&e), ("snapshot", "timestamp lists an older snapshot"));
+    assert_eq!(
+        version_err(&e),
+        ("snapshot", "timestamp lists an older snapshot")
+    );
 }
 
 #[test]
@@ -166,7 +186,7 @@ fn role_removed_from_snapshot_is_refused() {
 fn root_chain_must_be_consecutive() {
     let mut repo = fixtures::basic();
     repo.rotate_root(); // v2
-    // v2's file claims version 3.
+                        // v2's file claims version 3.
     repo.patch_signed(ROOT, |s| s["version"] = json!(3));
     let mut c = Client::new(&repo.publish(), Lazy);
     let e = c.refresh().unwrap_err();
@@ -205,11 +225,21 @@ fn expired_roles_are_refused_and_grace_is_bounded_per_class() {
             .unwrap();
         let mut c = Client::with_config(&published, cfg);
         c.refresh().unwrap();
-        assert!(c.updater.target_info("releases/app-1.0.tar.gz").unwrap().is_some());
+        assert!(c
+            .updater
+            .target_info("releases/app-1.0.tar.gz")
+            .unwrap()
+            .is_some());
 
-        let other = if class == RoleClass::Timestamp { RoleClass::Snapshot } else { RoleClass::Timestamp };
+        let other = if class == RoleClass::Timestamp {
+            RoleClass::Snapshot
+        } else {
+            RoleClass::Timestamp
+        };
         let mut cfg = config(Lazy);
-        cfg.expiry = ExpiryPolicy::strict().dangerous_with_grace(other, two_days).unwrap();
+        cfg.expiry = ExpiryPolicy::strict()
+            .dangerous_with_grace(other, two_days)
+            .unwrap();
         let mut c = Client::with_config(&published, cfg);
         assert!(c
             .refresh()
@@ -226,7 +256,16 @@ fn expired_roles_are_refused_and_grace_is_bounded_per_class() {
             .refresh()
             .and_then(|()| c.updater.target_info("releases/app-1.0.tar.gz").map(|_| ()))
             .unwrap_err();
-        assert!(matches!(&e, Error::Expired { grace_secs: 43200, .. }), "{e:?}");
+        assert!(
+            matches!(
+                &e,
+                Error::Expired {
+                    grace_secs: 43200,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }
 
@@ -258,46 +297,92 @@ fn mix_and_match_of_delegated_roles_is_refused() {
     bump_ts_snap(&mut repo);
     let mut v2 = repo.publish();
     // The new snapshot, with the old releases bytes under the new name.
-    v2.insert("metadata/2.releases.json", v1.get("metadata/1.releases.json").unwrap().to_vec());
+    v2.insert(
+        "metadata/2.releases.json",
+        v1.get("metadata/1.releases.json").unwrap().to_vec(),
+    );
     let mut c = Client::new(&v2, Lazy);
     c.refresh().unwrap();
-    let e = c.updater.target_info("releases/app-2.0.tar.gz").unwrap_err();
+    let e = c
+        .updater
+        .target_info("releases/app-2.0.tar.gz")
+        .unwrap_err();
     // Snapshot lists hashes and length here, so the bytes are refused first.
-    assert!(matches!(&e, Error::Integrity { what, .. } if what == "releases"), "{e:?}");
+    assert!(
+        matches!(&e, Error::Integrity { what, .. } if what == "releases"),
+        "{e:?}"
+    );
 
     // Without hashes in snapshot, the version inside catches it.
     let mut repo = fixtures::basic();
-    repo.set_snapshot_meta(tuf_mirror_tests::builder::MetaOptions { length: false, hashes: false });
+    repo.set_snapshot_meta(tuf_mirror_tests::builder::MetaOptions {
+        length: false,
+        hashes: false,
+    });
     let v1 = repo.publish();
     repo.bump_version("releases");
     bump_ts_snap(&mut repo);
     let mut v2 = repo.publish();
-    v2.insert("metadata/2.releases.json", v1.get("metadata/1.releases.json").unwrap().to_vec());
+    v2.insert(
+        "metadata/2.releases.json",
+        v1.get("metadata/1.releases.json").unwrap().to_vec(),
+    );
     let mut c = Client::new(&v2, Lazy);
     c.refresh().unwrap();
-    let e = c.updater.target_info("releases/app-1.0.tar.gz").unwrap_err();
-    assert_eq!(version_err(&e), ("releases", "differs from the version snapshot lists"));
+    let e = c
+        .updater
+        .target_info("releases/app-1.0.tar.gz")
+        .unwrap_err();
+    assert_eq!(
+        version_err(&e),
+        ("releases", "differs from the version snapshot lists")
+    );
 }
 
 #[test]
 fn snapshot_must_match_timestamp() {
     let mut repo = fixtures::basic();
-    repo.set_timestamp_meta(tuf_mirror_tests::builder::MetaOptions { length: false, hashes: false });
+    repo.set_timestamp_meta(tuf_mirror_tests::builder::MetaOptions {
+        length: false,
+        hashes: false,
+    });
     repo.bump_version(SNAPSHOT);
     let mut published = repo.publish();
     // 2.snapshot.json holds version 1.
     let mut one = fixtures::basic();
-    one.set_timestamp_meta(tuf_mirror_tests::builder::MetaOptions { length: false, hashes: false });
-    published.insert("metadata/2.snapshot.json", one.publish().get("metadata/1.snapshot.json").unwrap().to_vec());
+    one.set_timestamp_meta(tuf_mirror_tests::builder::MetaOptions {
+        length: false,
+        hashes: false,
+    });
+    published.insert(
+        "metadata/2.snapshot.json",
+        one.publish()
+            .get("metadata/1.snapshot.json")
+            .unwrap()
+            .to_vec(),
+    );
     let mut c = Client::new(&published, Lazy);
     let e = c.refresh().unwrap_err();
-    assert_eq!(version_err(&e), ("snapshot", "snapshot differs from the version timestamp lists"));
+    assert_eq!(
+        version_err(&e),
+        (
+            "snapshot",
+            "snapshot differs from the version timestamp lists"
+        )
+    );
 
     // With hashes in timestamp, the bytes are refused before parsing.
     let mut repo = fixtures::basic();
     repo.bump_version(SNAPSHOT);
     let mut published = repo.publish();
-    published.insert("metadata/2.snapshot.json", fixtures::basic().publish().get("metadata/1.snapshot.json").unwrap().to_vec());
+    published.insert(
+        "metadata/2.snapshot.json",
+        fixtures::basic()
+            .publish()
+            .get("metadata/1.snapshot.json")
+            .unwrap()
+            .to_vec(),
+    );
     let mut c = Client::new(&published, Lazy);
     assert!(matches!(c.refresh(), Err(Error::Integrity { .. })));
 }
@@ -306,7 +391,12 @@ fn snapshot_must_match_timestamp() {
 
 fn threshold_err(e: &Error) -> (&str, usize, u64) {
     match e {
-        Error::Threshold { role, valid, threshold, .. } => (role.as_str(), *valid, *threshold),
+        Error::Threshold {
+            role,
+            valid,
+            threshold,
+            ..
+        } => (role.as_str(), *valid, *threshold),
         other => panic!("expected a threshold error, got {other:?}"),
     }
 }
@@ -323,7 +413,10 @@ fn signatures_below_threshold_are_refused() {
     let mut c = Client::new(&repo.publish(), Lazy);
     let e = c.refresh().unwrap_err();
     assert_eq!(threshold_err(&e), ("targets", 1, 2));
-    assert!(e.to_string().contains(key("t2").key_id()), "names the failing key: {e}");
+    assert!(
+        e.to_string().contains(key("t2").key_id()),
+        "names the failing key: {e}"
+    );
 
     repo.reset_signers(TARGETS);
     client_on(&repo, Lazy);
@@ -343,7 +436,13 @@ fn duplicate_signatures_by_one_key_do_not_reach_a_threshold() {
     let alias = s1.with_key_id("aa11");
     let mut repo = fixtures::basic();
     repo.set_role_keys(SNAPSHOT, [s1.clone(), alias.clone()], 2);
-    repo.set_signers(SNAPSHOT, vec![Sig::Key(s1.clone()), Sig::AsKeyId(s1.clone(), "aa11".into())]);
+    repo.set_signers(
+        SNAPSHOT,
+        vec![
+            Sig::Key(s1.clone()),
+            Sig::AsKeyId(s1.clone(), "aa11".into()),
+        ],
+    );
     let mut c = Client::new(&repo.publish(), Lazy);
     assert_eq!(threshold_err(&c.refresh().unwrap_err()), ("snapshot", 1, 2));
 
@@ -380,7 +479,10 @@ fn a_signature_by_a_key_not_in_the_role_does_not_count() {
     let t_key = repo.role_keys(TARGETS)[0].clone();
     repo.set_signers("releases", vec![Sig::Key(t_key)]);
     let mut c = client_on(&repo, Lazy);
-    let e = c.updater.target_info("releases/app-1.0.tar.gz").unwrap_err();
+    let e = c
+        .updater
+        .target_info("releases/app-1.0.tar.gz")
+        .unwrap_err();
     assert_eq!(threshold_err(&e), ("releases", 0, 1));
 }
 
@@ -392,7 +494,10 @@ fn root_update_needs_old_and_new_thresholds() {
     repo.set_signers(ROOT, vec![Sig::Key(key("root-new"))]);
     let mut c = Client::new(&repo.publish(), Lazy);
     let e = c.refresh().unwrap_err();
-    assert!(matches!(&e, Error::Threshold { role, delegator, .. } if role == "root" && delegator == "root"), "{e:?}");
+    assert!(
+        matches!(&e, Error::Threshold { role, delegator, .. } if role == "root" && delegator == "root"),
+        "{e:?}"
+    );
 
     // Signed only by the old key: the new root's own threshold is missed.
     let mut repo = fixtures::basic();
@@ -414,16 +519,24 @@ fn root_update_needs_old_and_new_thresholds() {
 fn unsupported_key_types_load_but_never_verify() {
     // An extra root key of an unknown type is harmless.
     let mut repo = fixtures::basic();
-    let odd = key("odd").with_public_json(json!({"keytype": "sphincs", "scheme": "sphincs-shake", "keyval": {"public": "00"}}));
+    let odd = key("odd").with_public_json(
+        json!({"keytype": "sphincs", "scheme": "sphincs-shake", "keyval": {"public": "00"}}),
+    );
     repo.add_role_key(TIMESTAMP, &odd);
     client_on(&repo, Lazy);
 
     // A role whose only key is of an unknown type cannot be satisfied.
     let mut repo = fixtures::basic();
     repo.set_role_keys(TIMESTAMP, [odd.clone()], 1);
-    repo.set_signers(TIMESTAMP, vec![Sig::AsKeyId(key("odd"), odd.key_id().to_owned())]);
+    repo.set_signers(
+        TIMESTAMP,
+        vec![Sig::AsKeyId(key("odd"), odd.key_id().to_owned())],
+    );
     let mut c = Client::new(&repo.publish(), Lazy);
-    assert_eq!(threshold_err(&c.refresh().unwrap_err()), ("timestamp", 0, 1));
+    assert_eq!(
+        threshold_err(&c.refresh().unwrap_err()),
+        ("timestamp", 0, 1)
+    );
 }
 
 #[test]
@@ -480,7 +593,10 @@ fn fast_forward_recovery_after_a_snapshot_key_rotation() {
     // Timestamp lists snapshot 1 < 40: still a rollback while the timestamp key is the same.
     c.mem.serve(&repo.publish());
     let e = c.refresh().unwrap_err();
-    assert_eq!(version_err(&e), ("snapshot", "timestamp lists an older snapshot"));
+    assert_eq!(
+        version_err(&e),
+        ("snapshot", "timestamp lists an older snapshot")
+    );
 }
 
 // ----- endless data, malformed input ----------------------------------------------------
@@ -503,7 +619,10 @@ fn endless_data_stops_at_the_limit() {
     .unwrap();
     let started = std::time::Instant::now();
     let e = u.refresh().unwrap_err();
-    assert!(matches!(&e, Error::TooLarge { limit, .. } if *limit == cfg.limits.timestamp), "{e:?}");
+    assert!(
+        matches!(&e, Error::TooLarge { limit, .. } if *limit == cfg.limits.timestamp),
+        "{e:?}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 
     // A metadata file longer than snapshot says is cut at that length.
@@ -514,7 +633,10 @@ fn endless_data_stops_at_the_limit() {
     repo.set_raw_bytes("releases", None);
     let mut c = client_on(&repo, Lazy);
     c.mem.put("metadata/1.releases.json", bytes);
-    let e = c.updater.target_info("releases/app-1.0.tar.gz").unwrap_err();
+    let e = c
+        .updater
+        .target_info("releases/app-1.0.tar.gz")
+        .unwrap_err();
     assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
 }
 
@@ -537,7 +659,10 @@ fn malformed_metadata_is_a_typed_error() {
         let mut c = Client::new(&repo, Lazy);
         c.mem.put("metadata/timestamp.json", bytes);
         let e = c.refresh().unwrap_err();
-        assert!(matches!(&e, Error::Malformed { role, .. } if role == "timestamp"), "{what}: {e:?}");
+        assert!(
+            matches!(&e, Error::Malformed { role, .. } if role == "timestamp"),
+            "{what}: {e:?}"
+        );
         assert_eq!(e.kind(), ErrorKind::Security, "{what}");
     }
 }
@@ -547,7 +672,8 @@ fn duplicate_json_keys_are_refused() {
     // Two "version" members: which one counts would depend on the parser.
     let mut repo = fixtures::basic();
     let published = repo.publish();
-    let text = String::from_utf8(published.get("metadata/timestamp.json").unwrap().to_vec()).unwrap();
+    let text =
+        String::from_utf8(published.get("metadata/timestamp.json").unwrap().to_vec()).unwrap();
     let forged = text.replacen("\"version\": 1", "\"version\": 1, \"version\": 7", 1);
     assert_ne!(text, forged);
     repo.set_raw_bytes(TIMESTAMP, Some(forged.into_bytes()));
@@ -568,18 +694,27 @@ fn hostile_role_names_are_refused_or_encoded() {
         (&*"x".repeat(300), true),
     ] {
         let mut repo = fixtures::basic();
-        repo.add_delegation(TARGETS, Delegation::new(name, [key("h")], DelegatedPaths::paths(&["h/*"])));
+        repo.add_delegation(
+            TARGETS,
+            Delegation::new(name, [key("h")], DelegatedPaths::paths(&["h/*"])),
+        );
         repo.add_target(name, "h/file", b"h".to_vec());
         let mut c = client_on(&repo, Lazy);
         let r = c.updater.target_info("h/file");
         if refused {
             let e = r.unwrap_err();
-            assert!(matches!(&e, Error::BadName { what: "role", .. }), "{name:?}: {e:?}");
+            assert!(
+                matches!(&e, Error::BadName { what: "role", .. }),
+                "{name:?}: {e:?}"
+            );
         } else {
             assert_eq!(r.unwrap().unwrap().role, name);
             let enc = tuf_mirror_client::names::encode_role(name);
             assert!(!enc.contains('/'));
-            assert!(c.mem.take_requests().contains(&format!("metadata/1.{enc}.json")));
+            assert!(c
+                .mem
+                .take_requests()
+                .contains(&format!("metadata/1.{enc}.json")));
         }
     }
     // Delegating to a top-level name makes the delegating role malformed.
@@ -596,7 +731,16 @@ fn hostile_role_names_are_refused_or_encoded() {
 fn hostile_target_paths_are_refused() {
     let long = "d/".repeat(2100) + "f";
     let seg = "x".repeat(200);
-    for path in ["../etc/passwd", "/etc/passwd", "a/../../b", "a//b", "nul\u{0}", "back\\slash", &long, &seg] {
+    for path in [
+        "../etc/passwd",
+        "/etc/passwd",
+        "a/../../b",
+        "a//b",
+        "nul\u{0}",
+        "back\\slash",
+        &long,
+        &seg,
+    ] {
         let mut repo = fixtures::basic();
         repo.patch_signed(TARGETS, {
             let path = path.to_owned();
@@ -607,11 +751,17 @@ fn hostile_target_paths_are_refused() {
         // A mirror loading everything refuses the whole role.
         let mut c = Client::new(&repo.publish(), All);
         let e = c.refresh().unwrap_err();
-        assert!(matches!(&e, Error::BadName { what: "target", .. }), "{path:?}: {e:?}");
+        assert!(
+            matches!(&e, Error::BadName { what: "target", .. }),
+            "{path:?}: {e:?}"
+        );
         // A client refuses to look it up.
         let mut c = client_on(&repo, Lazy);
         let e = c.updater.target_info(path).unwrap_err();
-        assert!(matches!(&e, Error::BadName { what: "target", .. }), "{path:?}: {e:?}");
+        assert!(
+            matches!(&e, Error::BadName { what: "target", .. }),
+            "{path:?}: {e:?}"
+        );
     }
 }
 
@@ -646,41 +796,122 @@ fn a_delegated_role_missing_from_snapshot_fails_for_that_role_only() {
     let mut c = client_on(&repo, Lazy);
     // Targets under other roles are still found...
     assert!(c.updater.target_info("hello.txt").unwrap().is_some());
-    assert!(c.updater.target_info("packages/alpha.txt").unwrap().is_some());
+    assert!(c
+        .updater
+        .target_info("packages/alpha.txt")
+        .unwrap()
+        .is_some());
     // ...and the missing role is an error naming it, not "no targets".
-    let e = c.updater.target_info("releases/app-1.0.tar.gz").unwrap_err();
-    assert!(matches!(&e, Error::NotInSnapshot { role, .. } if role == "releases"), "{e:?}");
+    let e = c
+        .updater
+        .target_info("releases/app-1.0.tar.gz")
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::NotInSnapshot { role, .. } if role == "releases"),
+        "{e:?}"
+    );
     // A mirror loading every role refuses the whole upstream state.
     let mut c = Client::new(&repo.publish(), All);
     let e = c.refresh().unwrap_err();
-    assert!(matches!(&e, Error::NotInSnapshot { role, .. } if role == "releases"), "{e:?}");
+    assert!(
+        matches!(&e, Error::NotInSnapshot { role, .. } if role == "releases"),
+        "{e:?}"
+    );
 }
 
 // ----- delegation semantics -------------------------------------------------------------
 
 #[test]
+fn a_terminating_delegation_deeper_down_stops_backtracking() {
+    // targets -> [a (non-terminating), b]; a -> [c (terminating)]. A path all three
+    // match is searched in a, then c, and never in b.
+    let mut repo = fixtures::basic();
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("a", [key("a")], DelegatedPaths::paths(&["s/*"])),
+    );
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("b", [key("b")], DelegatedPaths::paths(&["s/*"])),
+    );
+    repo.add_delegation(
+        "a",
+        Delegation::new("c", [key("c")], DelegatedPaths::paths(&["s/*"])).terminating(true),
+    );
+    repo.add_target("b", "s/x", b"x".to_vec());
+    let mut c = client_on(&repo, Lazy);
+    assert_eq!(c.updater.target_info("s/x").unwrap(), None);
+    let reqs = c.mem.take_requests();
+    assert!(
+        reqs.iter().any(|r| r.ends_with(".c.json")) && !reqs.iter().any(|r| r.ends_with(".b.json")),
+        "{reqs:?}"
+    );
+}
+
+#[test]
 fn terminating_delegations_stop_the_search() {
     let mut repo = fixtures::basic();
-    repo.add_delegation(TARGETS, Delegation::new("first", [key("first")], DelegatedPaths::paths(&["shared/*"])).terminating(true));
-    repo.add_delegation(TARGETS, Delegation::new("second", [key("second")], DelegatedPaths::paths(&["shared/*"])));
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new(
+            "first",
+            [key("first")],
+            DelegatedPaths::paths(&["shared/*"]),
+        )
+        .terminating(true),
+    );
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new(
+            "second",
+            [key("second")],
+            DelegatedPaths::paths(&["shared/*"]),
+        ),
+    );
     repo.add_target("second", "shared/x", b"x".to_vec());
     let mut c = client_on(&repo, Lazy);
     assert_eq!(c.updater.target_info("shared/x").unwrap(), None);
     // Non-terminating: the search goes on to the next role.
     let mut repo = fixtures::basic();
-    repo.add_delegation(TARGETS, Delegation::new("first", [key("first")], DelegatedPaths::paths(&["shared/*"])));
-    repo.add_delegation(TARGETS, Delegation::new("second", [key("second")], DelegatedPaths::paths(&["shared/*"])));
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new(
+            "first",
+            [key("first")],
+            DelegatedPaths::paths(&["shared/*"]),
+        ),
+    );
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new(
+            "second",
+            [key("second")],
+            DelegatedPaths::paths(&["shared/*"]),
+        ),
+    );
     repo.add_target("second", "shared/x", b"x".to_vec());
     let mut c = client_on(&repo, Lazy);
-    assert_eq!(c.updater.target_info("shared/x").unwrap().unwrap().role, "second");
+    assert_eq!(
+        c.updater.target_info("shared/x").unwrap().unwrap().role,
+        "second"
+    );
 }
 
 #[test]
 fn delegation_cycles_and_the_visit_limit_end_the_walk() {
     let mut repo = fixtures::basic();
-    repo.add_delegation(TARGETS, Delegation::new("a", [key("a")], DelegatedPaths::paths(&["*"])));
-    repo.add_delegation("a", Delegation::new("b", [key("b")], DelegatedPaths::paths(&["*"])));
-    repo.add_delegation("b", Delegation::new("a", [key("a")], DelegatedPaths::paths(&["*"])));
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("a", [key("a")], DelegatedPaths::paths(&["*"])),
+    );
+    repo.add_delegation(
+        "a",
+        Delegation::new("b", [key("b")], DelegatedPaths::paths(&["*"])),
+    );
+    repo.add_delegation(
+        "b",
+        Delegation::new("a", [key("a")], DelegatedPaths::paths(&["*"])),
+    );
     let mut c = client_on(&repo, Lazy);
     assert_eq!(c.updater.target_info("nothing").unwrap(), None);
     let mut c = client_on(&repo, All);
@@ -691,7 +922,10 @@ fn delegation_cycles_and_the_visit_limit_end_the_walk() {
     let mut parent = TARGETS.to_owned();
     for i in 0..40 {
         let name = format!("chain-{i}");
-        repo.add_delegation(&parent, Delegation::new(&name, [key("chain")], DelegatedPaths::paths(&["deep/*"])));
+        repo.add_delegation(
+            &parent,
+            Delegation::new(&name, [key("chain")], DelegatedPaths::paths(&["deep/*"])),
+        );
         parent = name;
     }
     repo.add_target(&parent, "deep/x", b"x".to_vec());
@@ -707,11 +941,23 @@ fn delegation_cycles_and_the_visit_limit_end_the_walk() {
 #[test]
 fn a_role_delegated_twice_is_verified_against_each_delegator() {
     let mut repo = fixtures::basic();
-    repo.add_delegation(TARGETS, Delegation::new("p1", [key("p1")], DelegatedPaths::paths(&["*"])));
-    repo.add_delegation(TARGETS, Delegation::new("p2", [key("p2")], DelegatedPaths::paths(&["*"])));
-    repo.add_delegation("p1", Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])));
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("p1", [key("p1")], DelegatedPaths::paths(&["*"])),
+    );
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("p2", [key("p2")], DelegatedPaths::paths(&["*"])),
+    );
+    repo.add_delegation(
+        "p1",
+        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])),
+    );
     // p2 delegates the same role to another key, which did not sign it.
-    repo.add_delegation("p2", Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])));
+    repo.add_delegation(
+        "p2",
+        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])),
+    );
     repo.patch_signed("p2", |s| {
         let other = TestKey::ed25519_from_label("other");
         let id = other.key_id().to_owned();
@@ -720,7 +966,93 @@ fn a_role_delegated_twice_is_verified_against_each_delegator() {
     });
     let mut c = Client::new(&repo.publish(), All);
     let e = c.refresh().unwrap_err();
-    assert!(matches!(&e, Error::Threshold { role, delegator, .. } if role == "shared" && delegator == "p2"), "{e:?}");
+    assert!(
+        matches!(&e, Error::Threshold { role, delegator, .. } if role == "shared" && delegator == "p2"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_cached_role_is_verified_against_the_delegator_of_each_lookup() {
+    let mut repo = fixtures::basic();
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("p1", [key("p1")], DelegatedPaths::paths(&["a/*"])),
+    );
+    repo.add_delegation(
+        TARGETS,
+        Delegation::new("p2", [key("p2")], DelegatedPaths::paths(&["b/*"])),
+    );
+    repo.add_delegation(
+        "p1",
+        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*/*"])),
+    );
+    repo.add_delegation(
+        "p2",
+        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*/*"])),
+    );
+    repo.add_target("shared", "a/x", b"x".to_vec());
+    repo.add_target("shared", "b/y", b"y".to_vec());
+    let good = repo.clone();
+    repo.patch_signed("p2", |s| {
+        let other = TestKey::ed25519_from_label("other");
+        let id = other.key_id().to_owned();
+        s["delegations"]["keys"] = json!({ id.clone(): other.public_json().clone() });
+        s["delegations"]["roles"][0]["keyids"] = json!([id]);
+    });
+    let mut c = client_on(&repo, Lazy);
+    assert_eq!(
+        c.updater.target_info("a/x").unwrap().unwrap().role,
+        "shared"
+    );
+    // Reached through p2, whose keys did not sign it: refused although it is cached.
+    let e = c.updater.target_info("b/y").unwrap_err();
+    assert!(
+        matches!(&e, Error::Threshold { role, delegator, .. } if role == "shared" && delegator == "p2"),
+        "{e:?}"
+    );
+    // With p2 delegating to the right key, both lookups succeed.
+    let mut c = client_on(&good, Lazy);
+    assert!(c.updater.target_info("a/x").unwrap().is_some());
+    assert!(c.updater.target_info("b/y").unwrap().is_some());
+}
+
+#[test]
+fn a_reencoded_file_is_refused_when_snapshot_lists_its_length_or_hashes() {
+    // The same signed content re-encoded: signatures still verify, the bytes differ.
+    for (length, hashes) in [(true, false), (false, true)] {
+        let mut repo = fixtures::basic();
+        repo.set_snapshot_meta(tuf_mirror_tests::builder::MetaOptions { length, hashes });
+        let published = repo.publish();
+        let v: Value =
+            serde_json::from_slice(published.get("metadata/1.releases.json").unwrap()).unwrap();
+        let compact = serde_json::to_vec(&v).unwrap();
+        let mut c = Client::new(&published, Lazy);
+        c.refresh().unwrap();
+        c.mem.put("metadata/1.releases.json", compact.clone());
+        let e = c
+            .updater
+            .target_info("releases/app-1.0.tar.gz")
+            .unwrap_err();
+        let want = if length { "length" } else { "sha256" };
+        assert!(
+            matches!(&e, Error::Integrity { what, reason, .. } if what == "releases" && reason.contains(want)),
+            "{e:?}"
+        );
+        // With neither listed, the re-encoded file is the same signed content.
+        let mut repo = fixtures::basic();
+        repo.set_snapshot_meta(tuf_mirror_tests::builder::MetaOptions {
+            length: false,
+            hashes: false,
+        });
+        let mut c = client_on(&repo, Lazy);
+        c.mem.put("metadata/1.releases.json", compact);
+        assert!(c
+            .updater
+            .target_info("releases/app-1.0.tar.gz")
+            .unwrap()
+            .is_some());
+    }
 }
 
 #[test]
@@ -747,7 +1079,10 @@ fn all_roles_refresh_fetches_only_what_changed() {
     // Nothing new: only timestamp is asked for.
     c.mem.take_requests();
     c.refresh().unwrap();
-    assert_eq!(c.mem.take_requests(), ["metadata/2.root.json", "metadata/timestamp.json"]);
+    assert_eq!(
+        c.mem.take_requests(),
+        ["metadata/2.root.json", "metadata/timestamp.json"]
+    );
     // One bin changes.
     let bin = "bin-3";
     repo.add_target(bin, "packages/new.txt", b"n".to_vec());
