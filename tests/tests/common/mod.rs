@@ -33,7 +33,10 @@ impl Mem {
 
     /// Serves `bytes` at `path`.
     pub fn put(&self, path: &str, bytes: impl Into<Vec<u8>>) {
-        self.files.write().unwrap().insert(path.to_owned(), bytes.into());
+        self.files
+            .write()
+            .unwrap()
+            .insert(path.to_owned(), bytes.into());
     }
 
     /// The paths fetched since the last call.
