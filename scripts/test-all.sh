@@ -61,7 +61,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 if [[ -f fuzz/Cargo.toml ]]; then
   step "fuzz targets build"
-  cargo build --manifest-path fuzz/Cargo.toml
+  cargo build --manifest-path fuzz/Cargo.toml --target-dir target
 fi
 
 step "peer tooling self-test"

@@ -16,13 +16,20 @@ use url::Url;
 
 macro_rules! fixture {
     ($($name:literal),*) => {
-        [$(($name, &include_bytes!(concat!("../../tests/fixtures/basic/metadata/", $name))[..])),*]
+        [$(($name, include_bytes!(concat!("../../tests/fixtures/basic/metadata/", $name)) as &[u8])),*]
     };
 }
 
 const FILES: [(&str, &[u8]); 9] = fixture!(
-    "1.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json",
-    "1.releases.json", "1.bin-0.json", "1.bin-7.json", "1.bin-a.json", "1.bin-f.json"
+    "1.root.json",
+    "timestamp.json",
+    "1.snapshot.json",
+    "1.targets.json",
+    "1.releases.json",
+    "1.bin-0.json",
+    "1.bin-7.json",
+    "1.bin-a.json",
+    "1.bin-f.json"
 );
 
 struct Repo(HashMap<String, Vec<u8>>);
@@ -32,7 +39,9 @@ impl Transport for Repo {
         let name = url.path().rsplit('/').next().unwrap_or_default();
         match self.0.get(name) {
             Some(b) => Ok(Box::new(Cursor::new(b.clone()))),
-            None => Err(Error::NotFound { url: url.to_string() }),
+            None => Err(Error::NotFound {
+                url: url.to_string(),
+            }),
         }
     }
 }
@@ -41,8 +50,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, bytes)) = data.split_first() else {
         return;
     };
-    let mut files: HashMap<String, Vec<u8>> =
-        FILES.iter().map(|(n, b)| ((*n).to_owned(), b.to_vec())).collect();
+    let mut files: HashMap<String, Vec<u8>> = FILES
+        .iter()
+        .map(|(n, b)| ((*n).to_owned(), b.to_vec()))
+        .collect();
     let target = FILES[usize::from(which) % FILES.len()].0;
     files.insert(target.to_owned(), bytes.to_vec());
     // A second root version, to exercise the root chain.
@@ -50,14 +61,29 @@ fuzz_target!(|data: &[u8]| {
         files.insert("2.root.json".to_owned(), bytes.to_vec());
     }
     let mut config = UpdaterConfig::new(Url::parse("http://fuzz.invalid/metadata/").unwrap());
-    config.mode = if which % 2 == 0 { DelegationMode::All } else { DelegationMode::Lazy };
+    config.mode = if which % 2 == 0 {
+        DelegationMode::All
+    } else {
+        DelegationMode::Lazy
+    };
     config.time = ValidationTime::At("2026-06-01T00:00:00Z".parse().unwrap());
     let anchor = FILES[0].1;
-    let Ok(mut u) = Updater::init(config, Arc::new(Repo(files)), Arc::new(MemoryStore::default()), anchor) else {
+    let Ok(mut u) = Updater::init(
+        config,
+        Arc::new(Repo(files)),
+        Arc::new(MemoryStore::default()),
+        anchor,
+    ) else {
         return;
     };
     if u.refresh().is_ok() {
-        for p in ["hello.txt", "releases/app-1.0.tar.gz", "packages/alpha.txt", "x/../y", ""] {
+        for p in [
+            "hello.txt",
+            "releases/app-1.0.tar.gz",
+            "packages/alpha.txt",
+            "x/../y",
+            "",
+        ] {
             let _ = u.target_info(p);
         }
     }
