@@ -26,11 +26,49 @@ pub enum CanonicalError {
     TooDeep,
 }
 
+/// Bytes that end a run of plain string bytes: `"`, `\\` and control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Nesting limit (serde_json's own default is 128 too).
 pub const MAX_DEPTH: usize = 128;
 
 /// Canonical form of the JSON value in `text`.
 pub fn canonicalize(text: &str) -> Result<Vec<u8>, CanonicalError> {
+    Ok(run(text)?.0)
+}
+
+/// A member of the top-level object of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopMember {
+    /// The decoded key.
+    pub key: String,
+    /// Where its value is in the input text.
+    pub input: std::ops::Range<usize>,
+    /// Where its canonical form is in the output.
+    pub output: std::ops::Range<usize>,
+}
+
+/// Canonical form of a document whose top level is an object, with where each of its
+/// members' values is in the input and in the output: one pass gives both the text to
+/// parse and the bytes a signature covers.
+pub fn canonicalize_object(text: &str) -> Result<(Vec<u8>, Vec<TopMember>), CanonicalError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(CanonicalError::Syntax(0));
+    }
+    run(text)
+}
+
+fn run(text: &str) -> Result<(Vec<u8>, Vec<TopMember>), CanonicalError> {
     let mut c = Canon {
         s: text.as_bytes(),
         pos: 0,
@@ -38,6 +76,7 @@ pub fn canonicalize(text: &str) -> Result<Vec<u8>, CanonicalError> {
         keys: Vec::new(),
         members: Vec::new(),
         scratch: Vec::new(),
+        top: Vec::new(),
     };
     c.ws();
     c.value(0)?;
@@ -45,14 +84,17 @@ pub fn canonicalize(text: &str) -> Result<Vec<u8>, CanonicalError> {
     if c.pos != c.s.len() {
         return Err(CanonicalError::Syntax(c.pos));
     }
-    Ok(c.out)
+    Ok((c.out, c.top))
 }
 
-/// One object member: its decoded key (a range of `keys`) and its output span.
+/// One object member: its decoded key (a range of `keys`), its output span, and
+/// where its value is in the input and, relative to the span, in the output.
 #[derive(Clone, Copy)]
 struct Member {
     key: (usize, usize),
     span: (usize, usize),
+    value_in: (usize, usize),
+    value_rel: (usize, usize),
 }
 
 struct Canon<'a> {
@@ -64,6 +106,8 @@ struct Canon<'a> {
     /// Members of the objects being built (a stack).
     members: Vec<Member>,
     scratch: Vec<u8>,
+    /// Members of the top-level object, once it is complete.
+    top: Vec<TopMember>,
 }
 
 impl Canon<'_> {
@@ -195,10 +239,13 @@ impl Canon<'_> {
             self.expect(b':')?;
             self.out.push(b':');
             self.ws();
+            let (in_start, out_start) = (self.pos, self.out.len());
             self.value(depth + 1)?;
             self.members.push(Member {
                 key,
                 span: (span_start, self.out.len()),
+                value_in: (in_start, self.pos),
+                value_rel: (out_start - span_start, self.out.len() - span_start),
             });
             self.ws();
             match self.peek() {
@@ -214,6 +261,16 @@ impl Canon<'_> {
             }
         }
         self.finish_object(body_start, first_member)?;
+        if depth == 0 {
+            self.top = self.members[first_member..]
+                .iter()
+                .map(|m| TopMember {
+                    key: String::from_utf8_lossy(&self.keys[m.key.0..m.key.1]).into_owned(),
+                    input: m.value_in.0..m.value_in.1,
+                    output: m.span.0 + m.value_rel.0..m.span.0 + m.value_rel.1,
+                })
+                .collect();
+        }
         self.members.truncate(first_member);
         self.keys.truncate(keys_mark);
         self.out.push(b'}');
@@ -238,12 +295,14 @@ impl Canon<'_> {
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.out[body_start..]);
         self.out.truncate(body_start);
-        for (i, m) in members.iter().enumerate() {
+        for (i, m) in members.iter_mut().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
             let (a, b) = (m.span.0 - body_start, m.span.1 - body_start);
+            let start = self.out.len();
             self.out.extend_from_slice(&self.scratch[a..b]);
+            m.span = (start, self.out.len());
         }
         Ok(())
     }
@@ -257,13 +316,13 @@ impl Canon<'_> {
         loop {
             // Fast path: copy a run of plain bytes.
             let run_start = self.pos;
-            while let Some(&b) = self.s.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            let run = &self.s[run_start..self.pos];
+            let rest = &self.s[run_start..];
+            let n = rest
+                .iter()
+                .position(|&b| STRING_STOP[usize::from(b)])
+                .unwrap_or(rest.len());
+            self.pos += n;
+            let run = &rest[..n];
             self.out.extend_from_slice(run);
             if is_key {
                 self.keys.extend_from_slice(run);
@@ -409,6 +468,25 @@ mod tests {
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert_eq!(canonicalize(&deep), Err(CanonicalError::TooDeep));
+    }
+
+    #[test]
+    fn top_level_members_point_into_input_and_output() {
+        for text in [
+            r#"{"signed": {"b": 1, "a": [2]}, "signatures": [ {"keyid": "k"} ]}"#,
+            r#"{ "signatures": [], "signed": {"x": "y"} }"#,
+        ] {
+            let (out, top) = canonicalize_object(text).unwrap();
+            assert_eq!(out, canonicalize(text).unwrap());
+            let signed = top.iter().find(|m| m.key == "signed").unwrap();
+            assert_eq!(
+                &out[signed.output.clone()],
+                canonicalize(&text[signed.input.clone()])
+                    .unwrap()
+                    .as_slice()
+            );
+        }
+        assert!(canonicalize_object("[]").is_err());
     }
 
     #[test]

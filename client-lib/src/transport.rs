@@ -16,13 +16,19 @@ pub trait Transport: Send + Sync {
     /// Opens `url` for reading. A missing file is [`Error::NotFound`]; any other
     /// failure to reach it is [`Error::Fetch`]. Callers enforce size limits.
     fn fetch(&self, url: &Url) -> Result<ByteStream>;
+
+    /// The size of what `fetch` will return, when known cheaply (a local file): lets
+    /// readers allocate once. Never trusted as a limit.
+    fn size_hint(&self, _url: &Url) -> Option<u64> {
+        None
+    }
 }
 
 /// Reads at most `limit` bytes of `url`; one more byte is [`Error::TooLarge`]
 /// (protection against endless data).
 pub fn fetch_limited(t: &dyn Transport, url: &Url, limit: u64) -> Result<Vec<u8>> {
     let stream = t.fetch(url)?;
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(t.size_hint(url).map_or(8192, |n| n.min(limit) as usize + 1));
     stream
         .take(limit.saturating_add(1))
         .read_to_end(&mut buf)
@@ -44,6 +50,10 @@ pub fn fetch_limited(t: &dyn Transport, url: &Url, limit: u64) -> Result<Vec<u8>
 pub struct FileTransport;
 
 impl Transport for FileTransport {
+    fn size_hint(&self, url: &Url) -> Option<u64> {
+        Some(std::fs::metadata(url.to_file_path().ok()?).ok()?.len())
+    }
+
     fn fetch(&self, url: &Url) -> Result<ByteStream> {
         let path = url.to_file_path().map_err(|()| Error::Fetch {
             url: url.to_string(),
@@ -96,6 +106,12 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
+    fn size_hint(&self, url: &Url) -> Option<u64> {
+        (url.scheme() == "file")
+            .then(|| FileTransport.size_hint(url))
+            .flatten()
+    }
+
     fn fetch(&self, url: &Url) -> Result<ByteStream> {
         if url.scheme() == "file" {
             return FileTransport.fetch(url);

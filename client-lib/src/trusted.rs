@@ -15,6 +15,14 @@ use crate::schema::{
 };
 use crate::verify::{Authority, Opened};
 
+/// A number naming one verified instance of a role within this process, so that a
+/// child verified against it is not taken as verified against another instance with
+/// the same name and version.
+pub(crate) fn instance_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// sha256 of some bytes.
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -56,12 +64,12 @@ pub struct TrustedRoot {
     pub ring: KeyRing,
     /// Expiry.
     pub expires: Timestamp,
+    pub(crate) id: u64,
 }
 
 impl TrustedRoot {
     /// Parses an opened root (signatures are checked by the caller).
-    pub(crate) fn from_opened(o: &Opened<'_>, bytes: &[u8]) -> Result<Self> {
-        let signed: RootSigned = o.parse()?;
+    pub(crate) fn from_parts(signed: RootSigned, o: &Opened<'_, ()>, bytes: &[u8]) -> Result<Self> {
         for name in TOP_LEVEL {
             let Some(r) = signed.roles.get(name) else {
                 return Err(Error::malformed(o.role, o.file, format!("no {name} role")));
@@ -75,6 +83,7 @@ impl TrustedRoot {
             signed,
             ring,
             expires: o.expires,
+            id: instance_id(),
         })
     }
 
@@ -132,8 +141,8 @@ pub struct TrustedTimestamp {
 }
 
 impl TrustedTimestamp {
-    pub(crate) fn from_opened(o: &Opened<'_>, bytes: &[u8]) -> Result<Self> {
-        let signed: TimestampSigned = o.parse()?;
+    pub(crate) fn from_opened(o: Opened<'_, TimestampSigned>, bytes: &[u8]) -> Result<Self> {
+        let (signed, o) = o.split();
         let snapshot = signed
             .meta
             .get("snapshot.json")
@@ -165,8 +174,8 @@ pub struct TrustedSnapshot {
 }
 
 impl TrustedSnapshot {
-    pub(crate) fn from_opened(o: &Opened<'_>, bytes: &[u8]) -> Result<Self> {
-        let signed: SnapshotSigned = o.parse()?;
+    pub(crate) fn from_opened(o: Opened<'_, SnapshotSigned>, bytes: &[u8]) -> Result<Self> {
+        let (signed, o) = o.split();
         if let Some((name, _)) = signed.meta.iter().find(|(_, m)| m.version == 0) {
             return Err(Error::malformed(
                 o.role,
@@ -199,6 +208,8 @@ pub struct TrustedDelegations {
     pub ring: KeyRing,
     /// Explicit roles, in order.
     pub roles: Vec<DelegatedRole>,
+    /// Position of each role in `roles`.
+    index: HashMap<String, usize>,
     /// TAP 15 bins.
     pub succinct: Option<SuccinctRoles>,
 }
@@ -218,15 +229,13 @@ impl TrustedDelegations {
                 ring: &self.ring,
             });
         }
-        self.roles
-            .iter()
-            .find(|r| r.name == child)
-            .map(|r| Authority {
-                name: parent,
-                keyids: &r.keyids,
-                threshold: r.threshold,
-                ring: &self.ring,
-            })
+        let r = self.roles.get(*self.index.get(child)?)?;
+        Some(Authority {
+            name: parent,
+            keyids: &r.keyids,
+            threshold: r.threshold,
+            ring: &self.ring,
+        })
     }
 }
 
@@ -237,8 +246,8 @@ pub struct TrustedTargets {
     pub name: String,
     /// Bytes as received.
     pub bytes: Arc<[u8]>,
-    /// sha256 of the bytes.
-    pub sha256: [u8; 32],
+    sha256: std::sync::OnceLock<[u8; 32]>,
+    pub(crate) id: u64,
     /// Version.
     pub version: u64,
     /// Expiry.
@@ -250,8 +259,12 @@ pub struct TrustedTargets {
 }
 
 impl TrustedTargets {
-    pub(crate) fn from_opened(o: &Opened<'_>, bytes: &[u8], name: &str) -> Result<Self> {
-        let signed: TargetsSigned = o.parse()?;
+    pub(crate) fn from_opened(
+        o: Opened<'_, TargetsSigned>,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<Self> {
+        let (signed, o) = o.split();
         let delegations = match signed.delegations {
             None => None,
             Some(d) => {
@@ -307,9 +320,15 @@ impl TrustedTargets {
                     }
                     check_role_keys(o.role, o.file, "succinct_roles", &s.keyids, s.threshold)?;
                 }
+                let index = roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.name.clone(), i))
+                    .collect();
                 Some(TrustedDelegations {
                     ring: KeyRing::new(&d.keys),
                     roles,
+                    index,
                     succinct: d.succinct_roles,
                 })
             }
@@ -317,12 +336,18 @@ impl TrustedTargets {
         Ok(TrustedTargets {
             name: name.to_owned(),
             bytes: bytes.into(),
-            sha256: sha256(bytes),
+            sha256: std::sync::OnceLock::new(),
+            id: instance_id(),
             version: signed.version,
             expires: o.expires,
             targets: signed.targets,
             delegations,
         })
+    }
+
+    /// sha256 of the bytes (computed once, when first asked for).
+    pub fn sha256(&self) -> &[u8; 32] {
+        self.sha256.get_or_init(|| sha256(&self.bytes))
     }
 
     /// Whether the bytes still match a snapshot entry (version, and sha256 if listed).
@@ -338,7 +363,7 @@ impl TrustedTargets {
         match &m.hashes {
             None => true,
             Some(h) => h.0.iter().all(|(alg, want)| match alg.digest_alg() {
-                Some(d) if *d == digest::SHA256 => self.sha256.as_slice() == want.as_slice(),
+                Some(d) if *d == digest::SHA256 => self.sha256().as_slice() == want.as_slice(),
                 Some(d) => digest::digest(d, &self.bytes).as_ref() == want.as_slice(),
                 None => false,
             }),

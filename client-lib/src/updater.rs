@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 use crate::key::{KeyJson, KeyRing};
 use crate::names::encode_role;
 use crate::policy::{ExpiryPolicy, Limits, RoleClass, ValidationTime};
-use crate::schema::MetaFile;
+use crate::schema::{Common, MetaFile, RootSigned, SnapshotSigned, TargetsSigned, TimestampSigned};
 use crate::store::MetadataStore;
 use crate::transport::{fetch_limited, Transport};
-use crate::trusted::{sha256, TrustedRoot, TrustedSnapshot, TrustedTargets, TrustedTimestamp};
+use crate::trusted::{TrustedRoot, TrustedSnapshot, TrustedTargets, TrustedTimestamp};
 use crate::verify::{check_meta_file, open, Authority};
 
 /// Where the keys of the top-level targets role come from.
@@ -124,15 +124,15 @@ pub struct Updater {
     pub(crate) config: UpdaterConfig,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) store: Arc<dyn MetadataStore>,
-    pub(crate) pinned: Option<(KeyRing, PinnedKeys, [u8; 32])>,
+    pub(crate) pinned: Option<(KeyRing, PinnedKeys)>,
     pub(crate) root: TrustedRoot,
     pub(crate) timestamp: Option<TrustedTimestamp>,
     pub(crate) snapshot: Option<TrustedSnapshot>,
     /// Whether snapshot passed its final checks in the current refresh.
     pub(crate) snapshot_final: bool,
     pub(crate) roles: HashMap<String, Arc<TrustedTargets>>,
-    /// (child, sha256 of the delegator's bytes) pairs whose signatures verified.
-    pub(crate) edges: HashSet<(String, [u8; 32])>,
+    /// (child, delegator instance) pairs whose signatures verified.
+    pub(crate) edges: HashSet<(String, u64)>,
     pub(crate) stats: RefreshStats,
     pub(crate) now: Timestamp,
 }
@@ -183,9 +183,11 @@ impl Updater {
             file: "root.json".into(),
             reason: e.to_string(),
         };
-        let o = open(root_bytes, "root", "root", "trusted root").map_err(anchor)?;
-        let root = TrustedRoot::from_opened(&o, root_bytes).map_err(anchor)?;
-        o.verify(&root.authority("root")).map_err(anchor)?;
+        let o = open::<RootSigned>(root_bytes, "root", "root", "trusted root").map_err(anchor)?;
+        let (body, checked) = o.split();
+        let root = TrustedRoot::from_parts(body, &checked, root_bytes).map_err(anchor)?;
+        // 5.2: the trust anchor must be signed by a threshold of its own root keys.
+        checked.verify(&root.authority("root")).map_err(anchor)?;
         if persist {
             store.store("root", root_bytes)?;
         }
@@ -201,8 +203,7 @@ impl Updater {
                         ),
                     });
                 }
-                let fp = sha256(format!("pinned:{}:{}", p.threshold, p.ids().join(",")).as_bytes());
-                Some((KeyRing::new(&p.keys), p.clone(), fp))
+                Some((KeyRing::new(&p.keys), p.clone()))
             }
         };
         Ok(Updater {
@@ -291,12 +292,13 @@ impl Updater {
                 Err(e) => return Err(e),
             };
             let url_s = url.to_string();
-            let o = open(&bytes, "root", "root", &url_s)?;
+            let o = open::<RootSigned>(&bytes, "root", "root", &url_s)?;
             // 5.3.4: signed by a threshold of the trusted root's root keys...
             o.verify(&self.root.authority("root"))?;
-            let new = TrustedRoot::from_opened(&o, &bytes)?;
+            let (body, checked) = o.split();
+            let new = TrustedRoot::from_parts(body, &checked, &bytes)?;
             // ...and by a threshold of its own root keys.
-            o.verify(&new.authority("root"))?;
+            checked.verify(&new.authority("root"))?;
             // 5.3.5: exactly the next version.
             if new.version() != next {
                 return Err(Error::Version {
@@ -335,7 +337,7 @@ impl Updater {
     /// The root must list the pinned keys and threshold for targets, so that stock
     /// clients of the same repository verify the same targets.
     fn check_pin_against_root(&self) -> Result<()> {
-        let Some((_, pin, _)) = &self.pinned else {
+        let Some((_, pin)) = &self.pinned else {
             return Ok(());
         };
         let role = self.root.role("targets");
@@ -423,15 +425,15 @@ impl Updater {
     }
 
     fn open_timestamp(&self, bytes: &[u8], file: &str) -> Result<TrustedTimestamp> {
-        let o = open(bytes, "timestamp", "timestamp", file)?;
+        let o = open::<TimestampSigned>(bytes, "timestamp", "timestamp", file)?;
         o.verify(&self.root.authority("timestamp"))?;
-        TrustedTimestamp::from_opened(&o, bytes)
+        TrustedTimestamp::from_opened(o, bytes)
     }
 
     fn open_snapshot(&self, bytes: &[u8], file: &str) -> Result<TrustedSnapshot> {
-        let o = open(bytes, "snapshot", "snapshot", file)?;
+        let o = open::<SnapshotSigned>(bytes, "snapshot", "snapshot", file)?;
         o.verify(&self.root.authority("snapshot"))?;
-        TrustedSnapshot::from_opened(&o, bytes)
+        TrustedSnapshot::from_opened(o, bytes)
     }
 
     fn snapshot_is_final(&self, s: &TrustedSnapshot, meta: &MetaFile) -> Result<()> {
@@ -549,25 +551,26 @@ impl Updater {
         &'s self,
         child: &str,
         parent: Option<&'s TrustedTargets>,
-    ) -> Result<(Authority<'s>, [u8; 32])> {
+    ) -> Result<(Authority<'s>, u64)> {
         match parent {
             None => Ok(match &self.pinned {
-                Some((ring, pin, fp)) => (
+                // The pins never change within an updater: instance 0.
+                Some((ring, pin)) => (
                     Authority {
                         name: "pinned targets keys",
                         keyids: pin_ids(pin),
                         threshold: pin.threshold,
                         ring,
                     },
-                    *fp,
+                    0,
                 ),
-                None => (self.root.authority("targets"), self.root.sha256),
+                None => (self.root.authority("targets"), self.root.id),
             }),
             Some(p) => p
                 .delegations
                 .as_ref()
                 .and_then(|d| d.authority_for(&p.name, child))
-                .map(|a| (a, p.sha256))
+                .map(|a| (a, p.id))
                 .ok_or_else(|| {
                     Error::malformed(
                         &p.name,
@@ -607,7 +610,7 @@ impl Updater {
             if r.matches_meta(&meta) {
                 if !self.edges.contains(&(name.to_owned(), fp)) {
                     let (auth, _) = self.authority(name, parent.as_deref())?;
-                    let o = open(&r.bytes, name, "targets", "verified copy")?;
+                    let o = open::<Common<'_>>(&r.bytes, name, "targets", "verified copy")?;
                     o.verify(&auth)?;
                     self.edges.insert((name.to_owned(), fp));
                 }
@@ -683,7 +686,7 @@ impl Updater {
         // 5.6.2
         check_meta_file(meta, bytes, name, file)?;
         // 5.6.3
-        let o = open(bytes, name, "targets", file)?;
+        let o = open::<TargetsSigned>(bytes, name, "targets", file)?;
         o.verify(auth)?;
         // 5.6.4
         if o.version != meta.version {
@@ -699,7 +702,7 @@ impl Updater {
         self.config
             .expiry
             .check(RoleClass::Targets, name, o.expires, self.now)?;
-        let t = TrustedTargets::from_opened(&o, bytes, name)?;
+        let t = TrustedTargets::from_opened(o, bytes, name)?;
         if self.config.mode == DelegationMode::All {
             // A mirror republishes every path: refuse names that could escape.
             for path in t.targets.keys() {

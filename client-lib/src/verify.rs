@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::canonical::canonicalize;
+use crate::canonical::canonicalize_object;
 use crate::error::{Error, Result};
 use crate::key::KeyRing;
-use crate::schema::{Common, Envelope, MetaFile, SignatureEntry};
+use crate::schema::{Common, MetaFile, SignatureEntry};
 
 /// Keys that may sign a role, and how many must.
 #[derive(Debug, Clone, Copy)]
@@ -20,29 +20,57 @@ pub(crate) struct Authority<'k> {
     pub ring: &'k KeyRing,
 }
 
-/// A metadata file whose envelope and header parsed; signatures not yet checked.
-pub(crate) struct Opened<'a> {
+/// The header fields every role has.
+pub(crate) trait Header {
+    /// `_type`, `spec_version`, `version`, `expires`.
+    fn header(&self) -> (&str, &str, u64, &str);
+}
+
+/// A metadata file whose envelope, header and body parsed; signatures not yet checked.
+pub(crate) struct Opened<'a, T> {
     pub role: &'a str,
     pub file: &'a str,
-    signed_text: &'a str,
+    pub body: T,
+    /// The canonical document; `signed` is `canonical[signed]`.
     canonical: Vec<u8>,
+    signed: std::ops::Range<usize>,
     signatures: Vec<SignatureEntry<'a>>,
     pub version: u64,
     pub expires: Timestamp,
 }
 
-/// Parses the envelope of `bytes`, expected to hold `_type` `kind`, for `role`.
-pub(crate) fn open<'a>(
+/// Parses `bytes`, expected to hold `_type` `kind`, for `role`: envelope, typed body
+/// (which checks the header), and the canonical form of `signed`.
+pub(crate) fn open<'a, T>(
     bytes: &'a [u8],
     role: &'a str,
     kind: &str,
     file: &'a str,
-) -> Result<Opened<'a>> {
+) -> Result<Opened<'a, T>>
+where
+    T: Deserialize<'a> + Header,
+{
     let text = std::str::from_utf8(bytes).map_err(|_| Error::malformed(role, file, "not UTF-8"))?;
-    let env: Envelope<'a> = serde_json::from_str(text)
-        .map_err(|e| Error::malformed(role, file, format!("not a signed envelope: {e}")))?;
-    let mut seen = HashSet::with_capacity(env.signatures.len());
-    for s in &env.signatures {
+    // One pass: the canonical form (what signatures cover) and where `signed` and
+    // `signatures` are in the text.
+    let (canonical, top) = canonicalize_object(text).map_err(|e| {
+        Error::malformed(
+            role,
+            file,
+            format!("not a canonicalizable JSON object: {e}"),
+        )
+    })?;
+    let member = |key: &str| {
+        top.iter()
+            .find(|m| m.key == key)
+            .ok_or_else(|| Error::malformed(role, file, format!("no {key:?} member")))
+    };
+    let (signed_m, sigs_m) = (member("signed")?, member("signatures")?);
+    let signed_text: &'a str = &text[signed_m.input.clone()];
+    let signatures: Vec<SignatureEntry<'a>> = serde_json::from_str(&text[sigs_m.input.clone()])
+        .map_err(|e| Error::malformed(role, file, format!("bad signatures: {e}")))?;
+    let mut seen = HashSet::with_capacity(signatures.len());
+    for s in &signatures {
         if !seen.insert(s.keyid.as_ref()) {
             return Err(Error::malformed(
                 role,
@@ -51,36 +79,43 @@ pub(crate) fn open<'a>(
             ));
         }
     }
-    let signed_text = env.signed.get();
-    let common: Common<'_> = serde_json::from_str(signed_text)
-        .map_err(|e| Error::malformed(role, file, format!("bad header: {e}")))?;
-    if common.type_ != kind {
-        return Err(Error::malformed(
-            role,
-            file,
-            format!("_type is {:?}, expected {kind:?}", common.type_),
-        ));
-    }
-    check_spec_version(&common.spec_version)
-        .map_err(|reason| Error::malformed(role, file, reason))?;
-    if common.version == 0 {
-        return Err(Error::malformed(role, file, "version 0"));
-    }
-    let expires: Timestamp = common
-        .expires
+    let body: T = match serde_json::from_str(signed_text) {
+        Ok(b) => b,
+        Err(e) => {
+            // Say what is wrong with the header if that is the problem.
+            let common: Common<'_> = serde_json::from_str(signed_text)
+                .map_err(|e| Error::malformed(role, file, format!("bad header: {e}")))?;
+            check_header(&common, kind).map_err(|r| Error::malformed(role, file, r))?;
+            return Err(Error::malformed(role, file, e.to_string()));
+        }
+    };
+    check_header(&body, kind).map_err(|reason| Error::malformed(role, file, reason))?;
+    let (_, _, version, expires) = body.header();
+    let expires: Timestamp = expires
         .parse()
         .map_err(|e| Error::malformed(role, file, format!("bad expires: {e}")))?;
-    let canonical = canonicalize(signed_text)
-        .map_err(|e| Error::malformed(role, file, format!("no canonical form: {e}")))?;
     Ok(Opened {
         role,
         file,
-        signed_text,
+        body,
         canonical,
-        signatures: env.signatures,
-        version: common.version,
+        signed: signed_m.output.clone(),
+        signatures,
+        version,
         expires,
     })
+}
+
+fn check_header(h: &impl Header, kind: &str) -> std::result::Result<(), String> {
+    let (type_, spec_version, version, _) = h.header();
+    if type_ != kind {
+        return Err(format!("_type is {type_:?}, expected {kind:?}"));
+    }
+    check_spec_version(spec_version)?;
+    if version == 0 {
+        return Err("version 0".into());
+    }
+    Ok(())
 }
 
 /// Accepts `1.x` and `1.x.y` with numeric parts (as python-tuf).
@@ -99,7 +134,34 @@ fn check_spec_version(v: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-impl Opened<'_> {
+impl<'a, T> Opened<'a, T> {
+    /// Separates the body from what signature checks need.
+    pub fn split(self) -> (T, Opened<'a, ()>) {
+        let Opened {
+            role,
+            file,
+            body,
+            canonical,
+            signed,
+            signatures,
+            version,
+            expires,
+        } = self;
+        (
+            body,
+            Opened {
+                role,
+                file,
+                body: (),
+                canonical,
+                signed,
+                signatures,
+                version,
+                expires,
+            },
+        )
+    }
+
     /// TUF 5.3.4 / 5.4.2 / 5.5.3 / 5.6.3: at least `threshold` distinct keys of the
     /// authority signed the canonical form of `signed`.
     pub fn verify(&self, auth: &Authority<'_>) -> Result<()> {
@@ -119,7 +181,7 @@ impl Opened<'_> {
             };
             let ok = hex::decode(s.sig.as_bytes())
                 .ok()
-                .is_some_and(|sig| key.verify(&self.canonical, &sig));
+                .is_some_and(|sig| key.verify(&self.canonical[self.signed.clone()], &sig));
             if ok {
                 // One key listed under two ids still counts once.
                 if !counted.contains(&key.public()) {
@@ -142,12 +204,6 @@ impl Opened<'_> {
                 rejected,
             })
         }
-    }
-
-    /// The typed `signed` part.
-    pub fn parse<'de, T: Deserialize<'de>>(&'de self) -> Result<T> {
-        serde_json::from_str(self.signed_text)
-            .map_err(|e| Error::malformed(self.role, self.file, e.to_string()))
     }
 }
 
@@ -202,7 +258,9 @@ mod tests {
         let doc = br#"{"signed":{"_type":"timestamp","spec_version":"1.0.31","version":1,
             "expires":"2030-01-01T00:00:00Z","meta":{}},
             "signatures":[{"keyid":"a","sig":"00"},{"keyid":"a","sig":"00"}]}"#;
-        let e = open(doc, "timestamp", "timestamp", "f").err().unwrap();
+        let e = open::<Common<'_>>(doc, "timestamp", "timestamp", "f")
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("two signatures by key id a"), "{e}");
     }
 }

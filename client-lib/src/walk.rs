@@ -127,7 +127,7 @@ impl Updater {
                         .as_ref()
                         .and_then(|s| s.role_meta(&child))
                         .is_some_and(|m| r.matches_meta(m))
-                        && self.edges.contains(&(child.clone(), parent.sha256))
+                        && self.edges.contains(&(child.clone(), parent.id))
                 });
                 if reusable {
                     next.push(self.load_targets(&child, Some(&parent))?);
@@ -136,7 +136,7 @@ impl Updater {
                 }
             }
             for (child, parent, loaded) in self.fetch_parallel(todo)? {
-                let fp = parent.sha256;
+                let fp = parent.id;
                 let r = Arc::new(loaded.role);
                 if loaded.fetched {
                     self.stats.fetched.push(child.clone());
