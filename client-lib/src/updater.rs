@@ -483,7 +483,11 @@ impl Updater {
         let url = self.meta_url(&file)?;
         let url_s = url.to_string();
         // 5.5.1
-        let limit = meta.length.unwrap_or(self.config.limits.snapshot);
+        // A listed length is exact (5.5.2) but never raises the configured limit: a
+        // hostile or broken signer cannot make the engine read without bound.
+        let limit = meta.length.map_or(self.config.limits.snapshot, |l| {
+            l.min(self.config.limits.snapshot)
+        });
         let bytes = fetch_limited(&*self.transport, &url, limit)?;
         // 5.5.2
         check_meta_file(&meta, &bytes, "snapshot", &url_s)?;
@@ -664,7 +668,9 @@ impl Updater {
         };
         let url = self.meta_url(&file)?;
         let url_s = url.to_string();
-        let limit = meta.length.unwrap_or(self.config.limits.targets);
+        let limit = meta.length.map_or(self.config.limits.targets, |l| {
+            l.min(self.config.limits.targets)
+        });
         let bytes = fetch_limited(&*self.transport, &url, limit)?;
         let role = self.verify_role(&bytes, name, &auth, meta, &url_s)?;
         self.store.store(name, &bytes)?;

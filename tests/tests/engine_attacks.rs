@@ -641,6 +641,38 @@ fn endless_data_stops_at_the_limit() {
 }
 
 #[test]
+fn a_listed_length_never_raises_the_limit() {
+    use tuf_mirror_tests::server::{Behavior, TestServer};
+    let mut repo = fixtures::basic();
+    repo.patch_signed(SNAPSHOT, |s| {
+        s["meta"]["releases.json"]["length"] = json!(1u64 << 40);
+        s["meta"]["releases.json"]
+            .as_object_mut()
+            .unwrap()
+            .remove("hashes");
+    });
+    let published = repo.publish();
+    let server = TestServer::start(published.shared());
+    server.set_behavior("metadata/1.releases.json", Behavior::EndlessBody);
+    let mut cfg = config(Lazy);
+    cfg.metadata_base = format!("{}metadata/", server.url()).parse().unwrap();
+    cfg.limits.targets = 100_000;
+    let mut u = Updater::init(
+        cfg,
+        std::sync::Arc::new(tuf_mirror_client::HttpTransport::default()),
+        std::sync::Arc::new(tuf_mirror_client::MemoryStore::default()),
+        published.trust_anchor(),
+    )
+    .unwrap();
+    u.refresh().unwrap();
+    let e = u.target_info("releases/app-1.0.tar.gz").unwrap_err();
+    assert!(
+        matches!(&e, Error::TooLarge { limit: 100_000, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn malformed_metadata_is_a_typed_error() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"{not json".to_vec()),
