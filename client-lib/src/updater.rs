@@ -626,15 +626,25 @@ impl Updater {
             }
         }
         let loaded = self.fetch_role(name, parent.as_deref(), &meta)?;
+        Ok(self.admit(name.to_owned(), fp, loaded))
+    }
+
+    /// Trusts a role just verified against delegator instance `parent_id`.
+    pub(crate) fn admit(
+        &mut self,
+        name: String,
+        parent_id: u64,
+        loaded: LoadedRole,
+    ) -> Arc<TrustedTargets> {
         let r = Arc::new(loaded.role);
         if loaded.fetched {
-            self.stats.fetched.push(name.to_owned());
+            self.stats.fetched.push(name.clone());
         } else {
             self.stats.from_store += 1;
         }
-        self.roles.insert(name.to_owned(), r.clone());
-        self.edges.insert((name.to_owned(), fp));
-        Ok(r)
+        self.roles.insert(name.clone(), r.clone());
+        self.edges.insert((name, parent_id));
+        r
     }
 
     /// Loads `name` from the store if a valid copy is there, else fetches it; verifies

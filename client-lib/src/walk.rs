@@ -136,16 +136,7 @@ impl Updater {
                 }
             }
             for (child, parent, loaded) in self.fetch_parallel(todo)? {
-                let fp = parent.id;
-                let r = Arc::new(loaded.role);
-                if loaded.fetched {
-                    self.stats.fetched.push(child.clone());
-                } else {
-                    self.stats.from_store += 1;
-                }
-                self.roles.insert(child.clone(), r.clone());
-                self.edges.insert((child, fp));
-                next.push(r);
+                next.push(self.admit(child, parent.id, loaded));
             }
             for (child, parent) in extra_edges {
                 self.load_targets(&child, Some(&parent))?;

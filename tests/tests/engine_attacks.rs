@@ -970,6 +970,16 @@ fn delegation_cycles_and_the_visit_limit_end_the_walk() {
     assert!(c.updater.target_info("deep/x").unwrap().is_some());
 }
 
+/// Makes `parent`'s first delegation name a key that did not sign the delegated role.
+fn delegate_first_role_to_another_key(repo: &mut RepoBuilder, parent: &str) {
+    repo.patch_signed(parent, |s| {
+        let other = TestKey::ed25519_from_label("other");
+        let id = other.key_id().to_owned();
+        s["delegations"]["keys"] = json!({ id.clone(): other.public_json().clone() });
+        s["delegations"]["roles"][0]["keyids"] = json!([id]);
+    });
+}
+
 #[test]
 fn a_role_delegated_twice_is_verified_against_each_delegator() {
     let mut repo = fixtures::basic();
@@ -990,12 +1000,7 @@ fn a_role_delegated_twice_is_verified_against_each_delegator() {
         "p2",
         Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])),
     );
-    repo.patch_signed("p2", |s| {
-        let other = TestKey::ed25519_from_label("other");
-        let id = other.key_id().to_owned();
-        s["delegations"]["keys"] = json!({ id.clone(): other.public_json().clone() });
-        s["delegations"]["roles"][0]["keyids"] = json!([id]);
-    });
+    delegate_first_role_to_another_key(&mut repo, "p2");
     let mut c = Client::new(&repo.publish(), All);
     let e = c.refresh().unwrap_err();
     assert!(
@@ -1026,12 +1031,7 @@ fn a_cached_role_is_verified_against_the_delegator_of_each_lookup() {
     repo.add_target("shared", "a/x", b"x".to_vec());
     repo.add_target("shared", "b/y", b"y".to_vec());
     let good = repo.clone();
-    repo.patch_signed("p2", |s| {
-        let other = TestKey::ed25519_from_label("other");
-        let id = other.key_id().to_owned();
-        s["delegations"]["keys"] = json!({ id.clone(): other.public_json().clone() });
-        s["delegations"]["roles"][0]["keyids"] = json!([id]);
-    });
+    delegate_first_role_to_another_key(&mut repo, "p2");
     let mut c = client_on(&repo, Lazy);
     assert_eq!(
         c.updater.target_info("a/x").unwrap().unwrap().role,
