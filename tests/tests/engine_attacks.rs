@@ -2,6 +2,8 @@
 //! the independent builder with one thing wrong, and asserts the typed error (or, for the
 //! recovery cases, the success) that the check being tested produces.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{config, Client, Mem, NOW};

@@ -3,6 +3,8 @@
 //! targets in 256 hashed bins, TAP 15 succinct bins, a rotated root, a rotated targets
 //! key. Needs python-tuf (scripts/install-test-deps.sh); fails without it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
