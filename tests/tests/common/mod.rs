@@ -1,6 +1,5 @@
 //! An in-memory repository the engine fetches from, and a client on it.
 #![allow(dead_code)]
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
