@@ -972,6 +972,22 @@ fn delegation_cycles_and_the_visit_limit_end_the_walk() {
     assert!(c.updater.target_info("deep/x").unwrap().is_some());
 }
 
+/// targets delegates to p1 and p2, which both delegate to `shared` (signed by "good").
+fn diamond(p1: &[&str], p2: &[&str], shared: &[&str]) -> RepoBuilder {
+    let mut repo = fixtures::basic();
+    for (name, paths) in [("p1", p1), ("p2", p2)] {
+        repo.add_delegation(
+            TARGETS,
+            Delegation::new(name, [key(name)], DelegatedPaths::paths(paths)),
+        );
+        repo.add_delegation(
+            name,
+            Delegation::new("shared", [key("good")], DelegatedPaths::paths(shared)),
+        );
+    }
+    repo
+}
+
 /// Makes `parent`'s first delegation name a key that did not sign the delegated role.
 fn delegate_first_role_to_another_key(repo: &mut RepoBuilder, parent: &str) {
     repo.patch_signed(parent, |s| {
@@ -984,24 +1000,8 @@ fn delegate_first_role_to_another_key(repo: &mut RepoBuilder, parent: &str) {
 
 #[test]
 fn a_role_delegated_twice_is_verified_against_each_delegator() {
-    let mut repo = fixtures::basic();
-    repo.add_delegation(
-        TARGETS,
-        Delegation::new("p1", [key("p1")], DelegatedPaths::paths(&["*"])),
-    );
-    repo.add_delegation(
-        TARGETS,
-        Delegation::new("p2", [key("p2")], DelegatedPaths::paths(&["*"])),
-    );
-    repo.add_delegation(
-        "p1",
-        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])),
-    );
+    let mut repo = diamond(&["*"], &["*"], &["*"]);
     // p2 delegates the same role to another key, which did not sign it.
-    repo.add_delegation(
-        "p2",
-        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*"])),
-    );
     delegate_first_role_to_another_key(&mut repo, "p2");
     let mut c = Client::new(&repo.publish(), All);
     let e = c.refresh().unwrap_err();
@@ -1013,23 +1013,7 @@ fn a_role_delegated_twice_is_verified_against_each_delegator() {
 
 #[test]
 fn a_cached_role_is_verified_against_the_delegator_of_each_lookup() {
-    let mut repo = fixtures::basic();
-    repo.add_delegation(
-        TARGETS,
-        Delegation::new("p1", [key("p1")], DelegatedPaths::paths(&["a/*"])),
-    );
-    repo.add_delegation(
-        TARGETS,
-        Delegation::new("p2", [key("p2")], DelegatedPaths::paths(&["b/*"])),
-    );
-    repo.add_delegation(
-        "p1",
-        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*/*"])),
-    );
-    repo.add_delegation(
-        "p2",
-        Delegation::new("shared", [key("good")], DelegatedPaths::paths(&["*/*"])),
-    );
+    let mut repo = diamond(&["a/*"], &["b/*"], &["*/*"]);
     repo.add_target("shared", "a/x", b"x".to_vec());
     repo.add_target("shared", "b/y", b"y".to_vec());
     let good = repo.clone();
