@@ -1,0 +1,11 @@
+//! The tuf-mirror daemon: verifies upstream TUF repositories with the engine of
+//! `tuf-mirror-client`, republishes their targets metadata byte for byte, re-signs root,
+//! snapshot and timestamp with the mirror's keys, and serves the result over HTTP.
+//!
+//! Modules are named after what they own; only [`state`] touches sled and only
+//! [`serve`] answers HTTP.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod serve;
+pub mod state;

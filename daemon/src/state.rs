@@ -1,0 +1,1 @@
+//! Durable daemon state in sled (in progress).
