@@ -25,7 +25,7 @@ MUTATIONS = [
     ("role removed from snapshot", "updater.rs", "                    None => {\n                        return Err(Error::NotInSnapshot {", "                    None if false => {\n                        return Err(Error::NotInSnapshot {"),
     ("root chain consecutive", "updater.rs", "if new.version() != next {", "if false {"),
     ("root signed by old root", "updater.rs", "o.verify(&self.root.authority(\"root\"))?;", "let _ = &self.root;"),
-    ("root signed by new root", "updater.rs", "o.verify(&new.authority(\"root\"))?;", "let _ = &new;"),
+    ("root signed by new root", "updater.rs", "checked.verify(&new.authority(\"root\"))?;", "let _ = (&new, &checked);"),
     ("expiry", "policy.rs", "if now < expires {", "if true {"),
     ("meta length", "verify.rs", "if bytes.len() as u64 != len {", "if false {"),
     ("meta hashes", "verify.rs", "if aws_lc_rs::digest::digest(d, bytes).as_ref() != want.as_slice() {", "if false {"),
