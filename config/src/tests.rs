@@ -478,3 +478,26 @@ fn key_uri_from_str_gives_a_bare_error() {
     assert_eq!(e.file(), None);
     assert!(e.to_string().starts_with("a pkcs11: key URI needs"), "{e}");
 }
+
+#[test]
+fn dense_schedules_with_short_timestamps_are_checked_quickly() {
+    let started = std::time::Instant::now();
+    let every_second = with("resign = \"* * * * * *\"\n[repository.expires]\ntimestamp = \"2s\"");
+    assert!(load(&every_second).is_ok());
+    let every_minute = with("resign = \"0 * * * * *\"\n[repository.expires]\ntimestamp = \"10m\"");
+    assert!(load(&every_minute).is_ok());
+    let too_short = with("resign = \"0 * * * * *\"\n[repository.expires]\ntimestamp = \"1m\"");
+    assert!(err(&too_short).to_string().contains("(1m from"));
+    // Generous for a debug build on a busy machine; a release build takes milliseconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_missing_server_section_is_named() {
+    let e = err(&repo("one", "https://up.example/one"));
+    assert!(e.to_string().contains("missing field `server`"), "{e}");
+}
