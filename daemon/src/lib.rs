@@ -7,5 +7,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod mirror;
 pub mod serve;
 pub mod state;
