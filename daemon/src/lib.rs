@@ -8,5 +8,6 @@
 #![deny(missing_docs)]
 
 pub mod mirror;
+pub mod publish;
 pub mod serve;
 pub mod state;

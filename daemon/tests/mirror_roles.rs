@@ -20,6 +20,7 @@ use tuf_mirror_client::{
 use tuf_mirror_daemon::mirror::{
     root_signed, sign, snapshot_signed, timestamp_signed, MirrorKey, MirrorKeys,
 };
+use tuf_mirror_daemon::publish::{Publication, Tree};
 use tuf_mirror_tests::{fixtures, peers};
 use url::Url;
 
@@ -75,19 +76,19 @@ async fn build_mirror(up: &Path, out: &Path, expires_in_days: i64) -> Updater {
     .await
     .unwrap();
 
-    let md = out.join("metadata");
-    std::fs::create_dir_all(&md).unwrap();
-    std::fs::write(md.join("1.root.json"), &root.bytes).unwrap();
-    std::fs::write(md.join("root.json"), &root.bytes).unwrap();
-    std::fs::write(md.join("1.snapshot.json"), &snapshot.bytes).unwrap();
-    std::fs::write(md.join("timestamp.json"), &timestamp.bytes).unwrap();
-    for r in upstream.roles() {
-        std::fs::write(
-            md.join(format!("{}.{}.json", r.version, encode_role(&r.name))),
-            &r.bytes,
-        )
+    let roles: Vec<_> = upstream.roles().cloned().collect();
+    Tree::new(out)
+        .publish(&Publication {
+            roles: roles
+                .iter()
+                .map(|r| (r.name.as_str(), r.version, &*r.bytes))
+                .collect(),
+            roots: vec![&root],
+            snapshot: Some(&snapshot),
+            timestamp: Some(&timestamp),
+            ..Default::default()
+        })
         .unwrap();
-    }
     copy_dir(&up.join("targets"), &out.join("targets"));
     upstream
 }
