@@ -11,3 +11,4 @@ pub mod mirror;
 pub mod publish;
 pub mod serve;
 pub mod state;
+pub mod upstream;
