@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod keyring;
 pub mod mirror;
 pub mod publish;
 pub mod serve;
