@@ -25,7 +25,7 @@ pub enum KeyringError {
         role: &'static str,
         /// Cause (names the file).
         #[source]
-        source: tuf_mirror_keys::KeyError,
+        source: Box<tuf_mirror_keys::KeyError>,
     },
     /// This kind of key URI has no signer yet.
     #[error("repository {repo}: {role} key {uri}: this kind of key is not supported yet")]
@@ -56,7 +56,7 @@ fn load(repo: &str, role: &'static str, uris: &[KeyUri]) -> Result<Vec<MirrorKey
                     Arc::new(FileKey::load(path).map_err(|source| KeyringError::File {
                         repo: repo.to_owned(),
                         role,
-                        source,
+                        source: Box::new(source),
                     })?)
                 }
                 other => {
