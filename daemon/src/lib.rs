@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod clock;
+pub mod cycle;
 pub mod keyring;
 pub mod mirror;
 pub mod publish;
