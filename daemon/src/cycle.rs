@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
+use tuf_mirror_client::schema::RoleKeys;
+use tuf_mirror_client::TrustedTargets;
 use tuf_mirror_client::{
     ByteStream, DelegationMode, MemoryStore, Transport, Updater, UpdaterConfig, ValidationTime,
 };
@@ -88,6 +90,43 @@ pub enum CycleError {
         /// Why.
         reason: String,
     },
+}
+
+/// A verified upstream state, kept as the last good one: what a cycle republishes.
+/// A failed sync leaves the previous view in place, so re-signing goes on over it.
+#[derive(Debug, Clone)]
+pub struct UpstreamView {
+    /// The newest verified upstream root, as received.
+    pub root_bytes: Arc<[u8]>,
+    /// Its version.
+    pub root_version: u64,
+    /// Its targets role (key ids and threshold).
+    pub targets: RoleKeys,
+    /// Every verified targets role.
+    pub roles: Vec<Arc<TrustedTargets>>,
+    /// The upstream snapshot (version, bytes).
+    pub snapshot: Option<(u64, Arc<[u8]>)>,
+    /// The upstream timestamp bytes.
+    pub timestamp: Option<Arc<[u8]>>,
+    /// The upstream root chain, oldest first.
+    pub chain: Vec<(u64, Arc<[u8]>)>,
+}
+
+impl UpstreamView {
+    /// The state an engine verified, with the root chain kept beside it.
+    pub fn of(u: &Updater, chain: Vec<(u64, Vec<u8>)>) -> Self {
+        let mut roles: Vec<_> = u.roles().cloned().collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        UpstreamView {
+            root_bytes: u.root().bytes.clone(),
+            root_version: u.root().version(),
+            targets: u.root().role("targets").clone(),
+            roles,
+            snapshot: u.snapshot().map(|s| (s.version, s.bytes.clone())),
+            timestamp: u.timestamp().map(|t| t.bytes.clone()),
+            chain: chain.into_iter().map(|(v, b)| (v, Arc::from(b))).collect(),
+        }
+    }
 }
 
 /// What the mirror serves now, read back from its own tree.
@@ -213,11 +252,7 @@ impl Mirror<'_> {
     /// root when there is none, when the upstream targets keys changed (if the root
     /// keys at hand meet the threshold) or when it nears expiry; a new snapshot when
     /// its content changed or it nears expiry; a new timestamp always.
-    pub async fn cycle(
-        &self,
-        up: &Updater,
-        upstream_chain: &[(u64, Vec<u8>)],
-    ) -> Result<Outcome, CycleError> {
+    pub async fn cycle(&self, up: &UpstreamView) -> Result<Outcome, CycleError> {
         let repo = self.repo.name.as_str();
         let now = self.clock.now();
         self.ledger.check_clock(repo, now)?;
@@ -227,7 +262,7 @@ impl Mirror<'_> {
 
         // Root.
         let mut roots: Vec<SignedDoc> = Vec::new();
-        let wanted_targets = up.root().role("targets").clone();
+        let wanted_targets = up.targets.clone();
         let root_needed = match &served {
             None => true,
             Some(s) => {
@@ -248,12 +283,11 @@ impl Mirror<'_> {
                 out.root_signature_needed = true;
             } else {
                 let version = self.next_version("root", served.as_ref().map(|s| s.root.0))?;
-                let signed =
-                    mirror::root_signed(version, now + dur(exp.root), self.keys, up.root())
-                        .map_err(|source| CycleError::Sign {
-                            repo: self.name(),
-                            source,
-                        })?;
+                let signed = mirror::root_signed(version, now + dur(exp.root), self.keys, up)
+                    .map_err(|source| CycleError::Sign {
+                        repo: self.name(),
+                        source,
+                    })?;
                 let keys: Vec<_> = self.keys.root.iter().collect();
                 roots.push(self.sign_new("root", signed, &keys).await?);
                 out.root = Some(version);
@@ -261,7 +295,7 @@ impl Mirror<'_> {
         }
 
         // Snapshot.
-        let roles: Vec<_> = up.roles().cloned().collect();
+        let roles = &up.roles;
         let fresh = mirror::snapshot_signed(0, now, roles.iter().map(|r| &**r));
         let snapshot_needed = match &served {
             None => true,
@@ -313,12 +347,9 @@ impl Mirror<'_> {
                 .iter()
                 .map(|r| (r.name.as_str(), r.version, &*r.bytes))
                 .collect(),
-            upstream_roots: upstream_chain
-                .iter()
-                .map(|(v, b)| (*v, b.as_slice()))
-                .collect(),
-            upstream_snapshot: up.snapshot().map(|s| (s.version, &*s.bytes)),
-            upstream_timestamp: up.timestamp().map(|t| &*t.bytes),
+            upstream_roots: up.chain.iter().map(|(v, b)| (*v, &**b)).collect(),
+            upstream_snapshot: up.snapshot.as_ref().map(|(v, b)| (*v, &**b)),
+            upstream_timestamp: up.timestamp.as_deref(),
             roots: roots.iter().collect(),
             snapshot: snapshot.as_ref(),
             timestamp: Some(&timestamp),

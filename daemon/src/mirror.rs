@@ -13,7 +13,9 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 use tough::sign::Sign;
 use tuf_mirror_client::canonical::canonicalize;
-use tuf_mirror_client::{TrustedRoot, TrustedTargets};
+use tuf_mirror_client::TrustedTargets;
+
+use crate::cycle::UpstreamView;
 
 /// The specification version the mirror writes.
 pub const SPEC_VERSION: &str = "1.0.31";
@@ -138,7 +140,7 @@ pub fn root_signed(
     version: u64,
     expires: Timestamp,
     keys: &MirrorKeys,
-    upstream: &TrustedRoot,
+    upstream: &UpstreamView,
 ) -> Result<Value, MirrorError> {
     if (keys.root.len() as u64) < keys.root_threshold || keys.root_threshold == 0 {
         return Err(MirrorError::Threshold {
@@ -148,11 +150,12 @@ pub fn root_signed(
         });
     }
     let up_err = |reason: String| MirrorError::Upstream {
-        version: upstream.version(),
+        version: upstream.root_version,
         reason,
     };
-    let raw: Value = serde_json::from_slice(&upstream.bytes).map_err(|e| up_err(e.to_string()))?;
-    let up_targets = upstream.role("targets");
+    let raw: Value =
+        serde_json::from_slice(&upstream.root_bytes).map_err(|e| up_err(e.to_string()))?;
+    let up_targets = &upstream.targets;
     let mut all = Map::new();
     for id in &up_targets.keyids {
         let key = raw["signed"]["keys"]

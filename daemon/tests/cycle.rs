@@ -13,7 +13,7 @@ use tough::sign::Sign;
 use tuf_mirror_client::Updater;
 use tuf_mirror_config::{Config, Source};
 use tuf_mirror_daemon::clock::FixedClock;
-use tuf_mirror_daemon::cycle::{CycleError, Ledger, Mirror};
+use tuf_mirror_daemon::cycle::{CycleError, Ledger, Mirror, UpstreamView};
 use tuf_mirror_daemon::mirror::{MirrorKey, MirrorKeys};
 use tuf_mirror_daemon::publish::Tree;
 use tuf_mirror_daemon::upstream::{updater, ChainStore};
@@ -173,7 +173,10 @@ async fn publish_resign_sync_and_rotate() {
 
     // First publish: root, snapshot and timestamp version 1.
     let up = refreshed(dir, &chain);
-    let o = m.cycle(&up, &chain.chain().unwrap()).await.unwrap();
+    let o = m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .unwrap();
     assert_eq!((o.root, o.snapshot, o.timestamp), (Some(1), Some(1), 1));
     python_downloads(
         &tree_dir,
@@ -183,7 +186,10 @@ async fn publish_resign_sync_and_rotate() {
 
     // A re-sign tick an hour later: only a new timestamp.
     clock.set(t0 + SignedDuration::from_hours(1));
-    let o = m.cycle(&up, &chain.chain().unwrap()).await.unwrap();
+    let o = m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .unwrap();
     assert_eq!((o.root, o.snapshot, o.timestamp), (None, None, 2));
 
     // The upstream adds a target: new snapshot.
@@ -193,7 +199,10 @@ async fn publish_resign_sync_and_rotate() {
     upstream.bump_version(TIMESTAMP);
     write_up(&upstream, dir);
     let up = refreshed(dir, &chain);
-    let o = m.cycle(&up, &chain.chain().unwrap()).await.unwrap();
+    let o = m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .unwrap();
     assert_eq!((o.root, o.snapshot, o.timestamp), (None, Some(2), 3));
     let s = python_downloads(&tree_dir, &["releases/app-2.0.tar.gz"]);
     assert!(s.contains("OK releases/app-2.0.tar.gz"), "{s}");
@@ -204,7 +213,10 @@ async fn publish_resign_sync_and_rotate() {
     upstream.bump_version(TIMESTAMP);
     write_up(&upstream, dir);
     let up = refreshed(dir, &chain);
-    let o = m.cycle(&up, &chain.chain().unwrap()).await.unwrap();
+    let o = m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(o.root, Some(2));
     assert!(!o.root_signature_needed);
     python_downloads(&tree_dir, &["hello.txt", "releases/app-2.0.tar.gz"]);
@@ -212,12 +224,18 @@ async fn publish_resign_sync_and_rotate() {
 
     // A version reserved but never published (a crash) is skipped, never reused.
     ledger.reserve("r", "timestamp", 9, [7; 32]).unwrap();
-    let o = m.cycle(&up, &chain.chain().unwrap()).await.unwrap();
+    let o = m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(o.timestamp, 10);
 
     // The clock stepped back: nothing is signed.
     clock.set(t0);
-    assert!(m.cycle(&up, &chain.chain().unwrap()).await.is_err());
+    assert!(m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -240,7 +258,7 @@ async fn a_candidate_that_does_not_verify_publishes_nothing() {
         ledger: &ledger,
         clock: &clock,
     }
-    .cycle(&up, &chain.chain().unwrap())
+    .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
     .await
     .unwrap();
     let before = std::fs::read(tree_dir.join("metadata/timestamp.json")).unwrap();
@@ -254,7 +272,7 @@ async fn a_candidate_that_does_not_verify_publishes_nothing() {
         ledger: &ledger,
         clock: &clock,
     }
-    .cycle(&up, &chain.chain().unwrap())
+    .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
     .await
     .unwrap_err();
     assert!(matches!(e, CycleError::Verify { .. }), "{e:?}");

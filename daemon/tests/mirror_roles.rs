@@ -17,6 +17,7 @@ use tuf_mirror_client::{
     DelegationMode, DirStore, FileTransport, MemoryStore, PinnedKeys, TargetsTrust, Updater,
     UpdaterConfig,
 };
+use tuf_mirror_daemon::cycle::UpstreamView;
 use tuf_mirror_daemon::mirror::{
     root_signed, sign, snapshot_signed, timestamp_signed, MirrorKey, MirrorKeys,
 };
@@ -56,7 +57,7 @@ async fn build_mirror(up: &Path, out: &Path, expires_in_days: i64) -> Updater {
     let exp = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * expires_in_days);
     let root = sign(
         "root",
-        root_signed(1, exp, &keys, upstream.root()).unwrap(),
+        root_signed(1, exp, &keys, &UpstreamView::of(&upstream, vec![])).unwrap(),
         &keys.root.iter().collect::<Vec<_>>(),
     )
     .await
