@@ -113,6 +113,26 @@ pub struct UpstreamView {
 }
 
 impl UpstreamView {
+    /// What a re-sign without an upstream needs: the targets role and its keys, as the
+    /// mirror root being served lists them (verbatim copies of the upstream's).
+    fn from_served(mirror_root: &[u8]) -> Self {
+        let v: Value = serde_json::from_slice(mirror_root).unwrap_or_default();
+        let targets: RoleKeys = serde_json::from_value(v["signed"]["roles"]["targets"].clone())
+            .unwrap_or(RoleKeys {
+                keyids: Vec::new(),
+                threshold: u64::MAX,
+            });
+        UpstreamView {
+            root_bytes: Arc::from(mirror_root),
+            root_version: 0,
+            targets,
+            roles: Vec::new(),
+            snapshot: None,
+            timestamp: None,
+            chain: Vec::new(),
+        }
+    }
+
     /// The state an engine verified, with the root chain kept beside it.
     pub fn of(u: &Updater, chain: Vec<(u64, Vec<u8>)>) -> Self {
         let mut roles: Vec<_> = u.roles().cloned().collect();
@@ -253,10 +273,35 @@ impl Mirror<'_> {
     /// keys at hand meet the threshold) or when it nears expiry; a new snapshot when
     /// its content changed or it nears expiry; a new timestamp always.
     pub async fn cycle(&self, up: &UpstreamView) -> Result<Outcome, CycleError> {
+        self.run(Some(up)).await
+    }
+
+    /// A re-sign tick without an upstream view (after a restart, or while the upstream
+    /// is unreachable): the served state gets a new timestamp, and a new snapshot or
+    /// root with the same content when they near expiry.
+    pub async fn resign(&self) -> Result<Outcome, CycleError> {
+        self.run(None).await
+    }
+
+    async fn run(&self, fresh_up: Option<&UpstreamView>) -> Result<Outcome, CycleError> {
         let repo = self.repo.name.as_str();
         let now = self.clock.now();
         self.ledger.check_clock(repo, now)?;
         let served = self.served()?;
+        let from_served;
+        let up = match (fresh_up, &served) {
+            (Some(up), _) => up,
+            (None, Some(s)) => {
+                from_served = UpstreamView::from_served(&s.root.2);
+                &from_served
+            }
+            (None, None) => {
+                return Err(CycleError::State {
+                    repo: self.name(),
+                    reason: "nothing published yet: run init or sync first".into(),
+                })
+            }
+        };
         let exp = &self.repo.expires;
         let mut out = Outcome::default();
 
@@ -296,21 +341,19 @@ impl Mirror<'_> {
 
         // Snapshot.
         let roles = &up.roles;
-        let fresh = mirror::snapshot_signed(0, now, roles.iter().map(|r| &**r));
+        let meta = match (fresh_up, &served) {
+            (None, Some(s)) => s.snapshot.2.clone(),
+            _ => mirror::snapshot_signed(0, now, roles.iter().map(|r| &**r))["meta"].take(),
+        };
         let snapshot_needed = match &served {
             None => true,
             Some(s) => {
-                s.snapshot.2 != fresh["meta"]
-                    || s.snapshot.1.duration_since(now) < dur(exp.snapshot) / 2
+                s.snapshot.2 != meta || s.snapshot.1.duration_since(now) < dur(exp.snapshot) / 2
             }
         };
         let snapshot = if snapshot_needed {
             let version = self.next_version("snapshot", served.as_ref().map(|s| s.snapshot.0))?;
-            let signed = mirror::snapshot_signed(
-                version,
-                now + dur(exp.snapshot),
-                roles.iter().map(|r| &**r),
-            );
+            let signed = mirror::snapshot_from_meta(version, now + dur(exp.snapshot), meta);
             let keys: Vec<_> = self.keys.snapshot.iter().collect();
             out.snapshot = Some(version);
             Some(self.sign_new("snapshot", signed, &keys).await?)

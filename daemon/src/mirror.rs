@@ -199,6 +199,11 @@ pub fn snapshot_signed<'a>(
         .into_iter()
         .map(|r| (format!("{}.json", r.name), meta_entry(r.version, &r.bytes)))
         .collect();
+    snapshot_from_meta(version, expires, Value::Object(meta))
+}
+
+/// A snapshot's `signed` with a given `meta` (a re-signed snapshot keeps its meta).
+pub fn snapshot_from_meta(version: u64, expires: Timestamp, meta: Value) -> Value {
     json!({
         "_type": "snapshot",
         "spec_version": SPEC_VERSION,

@@ -123,8 +123,37 @@ fn refreshed(dir: &Path, chain: &Arc<ChainStore>) -> Updater {
     u
 }
 
+fn served_snapshot_meta(tree: &Path) -> serde_json::Value {
+    let ts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree.join("metadata/timestamp.json")).unwrap())
+            .unwrap();
+    let v = ts["signed"]["meta"]["snapshot.json"]["version"]
+        .as_u64()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tree.join(format!("metadata/{v}.snapshot.json"))).unwrap(),
+    )
+    .unwrap();
+    s["signed"]["meta"].clone()
+}
+
 fn python_downloads(tree: &Path, targets: &[&str]) -> String {
-    let out = std::process::Command::new(peers::python())
+    python_downloads_at(tree, targets, None)
+}
+
+/// Runs python-tuf's client, under faketime at `at` if given.
+fn python_downloads_at(tree: &Path, targets: &[&str], at: Option<Timestamp>) -> String {
+    let mut cmd = match at {
+        Some(t) => {
+            let mut c = std::process::Command::new("faketime");
+            c.arg(t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                .arg(peers::python());
+            c.env("TZ", "UTC");
+            c
+        }
+        None => std::process::Command::new(peers::python()),
+    };
+    let out = cmd
         .arg(peers::script("tuf_client.py"))
         .args([
             "--metadata-url",
@@ -229,6 +258,23 @@ async fn publish_resign_sync_and_rotate() {
         .await
         .unwrap();
     assert_eq!(o.timestamp, 10);
+
+    // Re-sign ticks without an upstream view (a restart while the upstream is away).
+    clock.set(t0 + SignedDuration::from_hours(2));
+    let o = m.resign().await.unwrap();
+    assert_eq!((o.root, o.snapshot, o.timestamp), (None, None, 11));
+    // Days later the snapshot nears expiry (7 days by default): re-signed, same content.
+    let meta_before = served_snapshot_meta(&tree_dir);
+    clock.set(t0 + SignedDuration::from_hours(24 * 5));
+    let o = m.resign().await.unwrap();
+    assert_eq!((o.root, o.snapshot, o.timestamp), (None, Some(4), 12));
+    assert_eq!(served_snapshot_meta(&tree_dir), meta_before);
+    let s = python_downloads_at(
+        &tree_dir,
+        &["releases/app-2.0.tar.gz"],
+        Some(t0 + SignedDuration::from_hours(24 * 5)),
+    );
+    assert!(s.contains("OK releases/app-2.0.tar.gz"), "{s}");
 
     // The clock stepped back: nothing is signed.
     clock.set(t0);
