@@ -14,4 +14,5 @@ pub mod mirror;
 pub mod publish;
 pub mod serve;
 pub mod state;
+pub mod targets;
 pub mod upstream;
