@@ -2,22 +2,25 @@
 //! single byte ranges.
 //!
 //! Everything that touches the file system for one request (open, `fstat`, and the read
-//! of a small file) runs in one `spawn_blocking` call. Files above [`SMALL`] are streamed
-//! in [`CHUNK`] pieces instead of read whole.
+//! of a small file) runs in one `spawn_blocking` call, and a small file read whole is
+//! kept a moment in the [`Cache`]. Files above [`SMALL`] are streamed in [`CHUNK`]
+//! pieces instead of read whole.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
+use super::cache::{Cache, Hit};
 use super::path::{resolve, Area, FileRequest, Freshness};
 use super::{error_response, NOSNIFF};
 
@@ -63,21 +66,22 @@ impl Conditions {
 /// What the blocking part found.
 enum Outcome {
     Missing,
-    NotModified(Meta),
+    NotModified(Arc<Meta>),
     /// The whole file or a range of it, read.
-    Bytes(Meta, Vec<u8>, Option<(u64, u64)>),
+    Bytes(Arc<Meta>, Bytes, Option<(u64, u64)>),
     /// Headers only (HEAD), with the length and range a GET would send.
-    Head(Meta, Option<(u64, u64)>),
+    Head(Arc<Meta>, Option<(u64, u64)>),
     /// A large file, positioned at the first byte to send, and how many to send.
-    Stream(Meta, File, u64, Option<(u64, u64)>),
-    Unsatisfiable(Meta),
+    Stream(Arc<Meta>, File, u64, Option<(u64, u64)>),
+    Unsatisfiable(Arc<Meta>),
 }
 
-/// What the response headers need from `fstat`.
-struct Meta {
+/// What the response headers need from `fstat`, formatted once.
+pub(super) struct Meta {
     len: u64,
-    etag: String,
+    etag: HeaderValue,
     modified: Option<SystemTime>,
+    last_modified: Option<HeaderValue>,
 }
 
 impl Meta {
@@ -92,17 +96,43 @@ impl Meta {
             m.mtime_nsec(),
             m.len()
         );
+        let modified = m.modified().ok();
         Meta {
             len: m.len(),
-            etag,
-            modified: m.modified().ok(),
+            // Hex digits, dashes and quotes: always a valid header value.
+            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            modified,
+            last_modified: modified
+                .and_then(|t| HeaderValue::from_str(&httpdate::fmt_http_date(t)).ok()),
         }
+    }
+
+    #[cfg(test)]
+    pub(super) fn for_test(len: u64) -> Self {
+        Meta {
+            len,
+            etag: HeaderValue::from_static("\"t\""),
+            modified: None,
+            last_modified: None,
+        }
+    }
+}
+
+/// The file-serving side of the server: where the trees are, and the cache.
+pub(super) struct Files {
+    published: PathBuf,
+    cache: Cache,
+}
+
+impl Files {
+    pub(super) fn new(published: PathBuf, cache: Cache) -> Self {
+        Files { published, cache }
     }
 }
 
 /// Answers a GET or HEAD of a path under a repository.
 pub(super) async fn serve(
-    published: &Path,
+    files: &Files,
     method: &Method,
     headers: &HeaderMap,
     raw_path: &str,
@@ -115,7 +145,21 @@ pub(super) async fn serve(
         }
     };
     let cond = Conditions::new(method, headers);
-    let base = published.join(&req.repo).join(req.area.dir());
+    let base = files.published.join(&req.repo).join(req.area.dir());
+    let key = base.join(&req.rel);
+    let now = Instant::now();
+    if cond.range.is_none() {
+        if let Some(Hit { meta, bytes }) = files.cache.get(&key, now) {
+            let outcome = if not_modified(&meta, req.freshness, &cond) {
+                Outcome::NotModified(meta)
+            } else if cond.head {
+                Outcome::Head(meta, None)
+            } else {
+                Outcome::Bytes(meta, bytes, None)
+            };
+            return respond(&req, outcome);
+        }
+    }
     let job = {
         let req = req.clone();
         move || decide(&base, &req, &cond)
@@ -131,6 +175,13 @@ pub(super) async fn serve(
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
+    if let Outcome::Bytes(meta, bytes, None) = &outcome {
+        let hit = Hit {
+            meta: meta.clone(),
+            bytes: bytes.clone(),
+        };
+        files.cache.insert(key, hit, now);
+    }
     respond(&req, outcome)
 }
 
@@ -141,7 +192,7 @@ fn decide(base: &Path, req: &FileRequest, cond: &Conditions) -> Result<Outcome, 
     let Some((path, mut file, m)) = open(base, req)? else {
         return Ok(Outcome::Missing);
     };
-    let meta = Meta::new(&m);
+    let meta = Arc::new(Meta::new(&m));
     if not_modified(&meta, req.freshness, cond) {
         return Ok(Outcome::NotModified(meta));
     }
@@ -177,7 +228,7 @@ fn decide(base: &Path, req: &FileRequest, cond: &Conditions) -> Result<Outcome, 
         let e = io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while read");
         return Err((path, e));
     }
-    Ok(Outcome::Bytes(meta, buf, range))
+    Ok(Outcome::Bytes(meta, buf.into(), range))
 }
 
 /// Opens `rel`, or `alt` when `rel` is not there; `None` when neither is a regular file.
@@ -225,7 +276,7 @@ fn not_modified(meta: &Meta, freshness: Freshness, cond: &Conditions) -> bool {
 fn range_applies(meta: &Meta, if_range: Option<&str>) -> bool {
     match if_range {
         None => true,
-        Some(v) if v.starts_with('"') => v == meta.etag,
+        Some(v) if v.starts_with('"') => v.as_bytes() == meta.etag.as_bytes(),
         Some(v) => match (httpdate::parse_http_date(v), meta.modified) {
             (Ok(date), Some(modified)) => whole_seconds(modified) == date,
             _ => false,
@@ -327,13 +378,9 @@ fn respond(req: &FileRequest, outcome: Outcome) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&meta.etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Some(modified) = meta.modified {
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
-            h.insert(header::LAST_MODIFIED, v);
-        }
+    h.insert(header::ETAG, meta.etag.clone());
+    if let Some(v) = &meta.last_modified {
+        h.insert(header::LAST_MODIFIED, v.clone());
     }
     if let Some(n) = length {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
@@ -388,8 +435,9 @@ mod tests {
     fn validators() {
         let meta = Meta {
             len: 3,
-            etag: "\"1-2-3\"".into(),
+            etag: HeaderValue::from_static("\"1-2-3\""),
             modified: Some(UNIX_EPOCH + Duration::new(1000, 5)),
+            last_modified: None,
         };
         let cond = |inm: Option<&str>, ims: Option<u64>| Conditions {
             head: false,

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod files;
 mod health;
 mod path;
@@ -30,7 +31,7 @@ mod tests;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use cache::Cache;
+use files::Files;
 
 pub use health::{Health, HealthHandle, RepoHealth, Status};
 pub use systemd::{notify_ready, notify_reloading, notify_stopping, watchdog};
@@ -81,10 +85,17 @@ pub struct ServeConfig {
     pub header_read_timeout: Duration,
     /// Connections served at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// How long a small file, once read, is answered from memory before the disk is
+    /// looked at again: the longest a replaced `timestamp.json` can still be served.
+    /// Zero turns the cache off.
+    pub cache_ttl: Duration,
+    /// Memory for that cache, in bytes of file content.
+    pub cache_bytes: usize,
 }
 
 impl ServeConfig {
-    /// Defaults: a 10 s drain, a 30 s header timeout, 4096 connections.
+    /// Defaults: a 10 s drain, a 30 s header timeout, 4096 connections, small files
+    /// kept in memory 1 s, 64 MiB of them.
     pub fn new(listen: SocketAddr, published: PathBuf) -> Self {
         ServeConfig {
             listen,
@@ -92,6 +103,8 @@ impl ServeConfig {
             drain: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            cache_ttl: Duration::from_secs(1),
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -145,8 +158,12 @@ impl Server {
             local_addr,
             config,
         } = self;
+        let files = Files::new(
+            config.published.clone(),
+            Cache::new(config.cache_ttl, config.cache_bytes),
+        );
         let app = router(AppState {
-            published: config.published.clone().into(),
+            files: Arc::new(files),
             health,
         });
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -243,7 +260,7 @@ async fn accept(
 
 #[derive(Clone)]
 struct AppState {
-    published: Arc<Path>,
+    files: Arc<Files>,
     health: HealthHandle,
 }
 
@@ -302,5 +319,5 @@ async fn tree(
     if method != Method::GET && method != Method::HEAD {
         return method_not_allowed().await;
     }
-    files::serve(&state.published, &method, &headers, uri.path()).await
+    files::serve(&state.files, &method, &headers, uri.path()).await
 }

@@ -449,20 +449,61 @@ async fn conditional_and_range_requests() {
     );
 }
 
+/// As the publisher does it: a new file renamed over the old one (same length).
+fn replace_timestamp(tmp: &tempfile::TempDir, text: &str) {
+    let dir = tmp.path().join("published/r/metadata");
+    std::fs::write(dir.join(".tmp-next"), text).unwrap();
+    std::fs::rename(dir.join(".tmp-next"), dir.join("timestamp.json")).unwrap();
+}
+
 #[tokio::test]
 async fn a_replaced_timestamp_is_served_with_a_new_etag() {
     let tmp = tree();
-    let s = TestServer::start(&tmp).await;
+    let s = TestServer::start_with(&tmp, |c| c.cache_ttl = Duration::ZERO).await;
     let path = "/r/metadata/timestamp.json";
     let before = s.get(path).await;
-    // As the publisher does it: same length, a new file renamed over the old one.
-    let dir = tmp.path().join("published/r/metadata");
     let next = TIMESTAMP.replace('7', "8");
-    std::fs::write(dir.join(".tmp-next"), &next).unwrap();
-    std::fs::rename(dir.join(".tmp-next"), dir.join("timestamp.json")).unwrap();
+    replace_timestamp(&tmp, &next);
     let after = s.get(path).await;
     assert_eq!(after.text(), next);
     assert_ne!(before.header("etag"), after.header("etag"));
+}
+
+#[tokio::test]
+async fn the_cache_lets_go_of_a_replaced_file_within_its_ttl() {
+    let tmp = tree();
+    let ttl = Duration::from_millis(300);
+    let s = TestServer::start_with(&tmp, |c| c.cache_ttl = ttl).await;
+    let path = "/r/metadata/timestamp.json";
+    let first = s.get(path).await;
+    assert_eq!(first.text(), TIMESTAMP);
+    let changed = Instant::now();
+    let next = TIMESTAMP.replace('7', "9");
+    replace_timestamp(&tmp, &next);
+    loop {
+        let r = s.get(path).await;
+        if r.text() == next {
+            assert_ne!(r.header("etag"), first.header("etag"));
+            break;
+        }
+        // Until then, the old file whole, with its own validator.
+        assert_eq!(
+            (r.text(), r.header("etag")),
+            (TIMESTAMP, first.header("etag"))
+        );
+        assert!(
+            changed.elapsed() < ttl + Duration::from_millis(200),
+            "still the old file"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A deleted versioned file goes the same way.
+    assert_eq!(s.get("/r/metadata/2.snapshot.json").await.status, 200);
+    std::fs::remove_file(tmp.path().join("published/r/metadata/2.snapshot.json")).unwrap();
+    tokio::time::sleep(ttl).await;
+    s.get("/r/metadata/2.snapshot.json")
+        .await
+        .assert_not_found("deleted");
 }
 
 #[tokio::test]
