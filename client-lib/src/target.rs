@@ -175,7 +175,10 @@ impl Updater {
 }
 
 /// Characters escaped in a URL path segment.
+/// `:` is escaped too, so that no target path can read as a URL with a scheme and make
+/// the client fetch from another host.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b':')
     .add(b' ')
     .add(b'"')
     .add(b'#')

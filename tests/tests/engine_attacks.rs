@@ -799,6 +799,24 @@ fn hostile_target_paths_are_refused() {
     }
 }
 
+#[test]
+fn a_target_path_cannot_send_the_download_to_another_host() {
+    let mut repo = fixtures::basic();
+    repo.add_target(TARGETS, "https:evil.example/x", b"x".to_vec());
+    let mut c = client_on(&repo, Lazy);
+    let info = c
+        .updater
+        .target_info("https:evil.example/x")
+        .unwrap()
+        .unwrap();
+    let url = c.updater.target_url(&info).unwrap();
+    assert_eq!(url.host_str(), Some("repo.test"), "{url}");
+    assert!(
+        url.path().starts_with("/targets/https%3Aevil.example/"),
+        "{url}"
+    );
+}
+
 // ----- where tough goes wrong -----------------------------------------------------------
 
 #[test]
