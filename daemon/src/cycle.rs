@@ -169,6 +169,8 @@ pub struct Outcome {
     pub snapshot: Option<u64>,
     /// New timestamp version.
     pub timestamp: u64,
+    /// Its expiry.
+    pub timestamp_expires: Option<Timestamp>,
     /// The upstream targets keys changed and no online root keys could sign a new root.
     pub root_signature_needed: bool,
 }
@@ -383,6 +385,7 @@ impl Mirror<'_> {
         let keys: Vec<_> = self.keys.timestamp.iter().collect();
         let timestamp = self.sign_new("timestamp", signed, &keys).await?;
         out.timestamp = tv;
+        out.timestamp_expires = Some(now + dur(exp.timestamp));
         self.ledger.record_signing(repo, now)?;
 
         let publication = Publication {

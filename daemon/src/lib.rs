@@ -9,10 +9,13 @@
 
 pub mod clock;
 pub mod cycle;
+pub mod demo;
 pub mod keyring;
 pub mod mirror;
 pub mod publish;
+pub mod schedule;
 pub mod serve;
+pub mod service;
 pub mod state;
 pub mod targets;
 pub mod upstream;

@@ -103,6 +103,11 @@ impl MirrorKey {
     pub fn keyid(&self) -> &str {
         &self.keyid
     }
+
+    /// The public key object, as the mirror root lists it.
+    pub fn public(&self) -> &Value {
+        &self.public
+    }
 }
 
 /// The mirror's keys per role.

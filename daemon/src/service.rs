@@ -1,0 +1,206 @@
+//! The daemon's repositories and what runs on them: sync (verify the upstream, mirror
+//! its targets, publish) and re-sign, one cycle at a time per repository.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tuf_mirror_config::{Config, Repository};
+
+use crate::clock::Clock;
+use crate::cycle::{CycleError, Ledger, Mirror, Outcome, UpstreamView};
+use crate::keyring::{load_keys, KeyringError};
+use crate::mirror::MirrorKeys;
+use crate::publish::Tree;
+use crate::upstream::{updater, ChainStore};
+
+/// Errors of a sync or re-sign, naming the repository.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The upstream could not be verified; nothing was published.
+    #[error("repository {repo}: upstream")]
+    Upstream {
+        /// Repository.
+        repo: String,
+        /// Cause (role, file, key).
+        #[source]
+        source: Box<tuf_mirror_client::Error>,
+    },
+    /// A cycle failed; the served state is unchanged.
+    #[error(transparent)]
+    Cycle(#[from] CycleError),
+    /// Keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyringError),
+    /// No such repository in the configuration.
+    #[error("no repository named {0:?} in the configuration")]
+    UnknownRepository(String),
+    /// Target files could not be mirrored; nothing was published.
+    #[error("repository {repo}: target files")]
+    Targets {
+        /// Repository.
+        repo: String,
+        /// Which targets and why.
+        #[source]
+        source: Box<crate::targets::TargetsError>,
+    },
+    /// A blocking task failed.
+    #[error("repository {repo}: worker task failed: {reason}")]
+    Task {
+        /// Repository.
+        repo: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One repository of the daemon.
+pub struct RepoRuntime {
+    /// Configuration.
+    pub repo: Repository,
+    keys: MirrorKeys,
+    chain: Arc<ChainStore>,
+    tree: Tree,
+    /// The last upstream state verified and published.
+    view: Mutex<Option<UpstreamView>>,
+    busy: tokio::sync::Mutex<()>,
+}
+
+/// Where repository trees are published: `<state_dir>/published/<repo>/`.
+pub fn published_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("published")
+}
+
+/// The daemon's repositories, state and clock.
+pub struct Service {
+    repos: Vec<RepoRuntime>,
+    ledger: Arc<dyn Ledger>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Service {
+    /// Loads every repository's keys and stores (blocking: call at start-up).
+    pub fn open(
+        config: &Config,
+        ledger: Arc<dyn Ledger>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServiceError> {
+        let state_dir = &config.server.state_dir;
+        let mut repos = Vec::new();
+        for repo in &config.repositories {
+            let name = repo.name.as_str();
+            let chain = ChainStore::open(state_dir, name).map_err(|e| ServiceError::Upstream {
+                repo: name.to_owned(),
+                source: Box::new(e),
+            })?;
+            repos.push(RepoRuntime {
+                repo: repo.clone(),
+                keys: load_keys(repo)?,
+                chain: Arc::new(chain),
+                tree: Tree::new(published_dir(state_dir).join(name)),
+                view: Mutex::new(None),
+                busy: tokio::sync::Mutex::new(()),
+            });
+        }
+        Ok(Service {
+            repos,
+            ledger,
+            clock,
+        })
+    }
+
+    /// The repositories.
+    pub fn repos(&self) -> &[RepoRuntime] {
+        &self.repos
+    }
+
+    fn runtime(&self, name: &str) -> Result<&RepoRuntime, ServiceError> {
+        self.repos
+            .iter()
+            .find(|r| r.repo.name.as_str() == name)
+            .ok_or_else(|| ServiceError::UnknownRepository(name.to_owned()))
+    }
+
+    fn mirror<'a>(&'a self, rt: &'a RepoRuntime) -> Mirror<'a> {
+        Mirror {
+            repo: &rt.repo,
+            tree: rt.tree.clone(),
+            keys: &rt.keys,
+            ledger: &*self.ledger,
+            clock: &*self.clock,
+        }
+    }
+
+    /// Verifies the upstream of `name` (all roles), mirrors its target files when
+    /// configured, and publishes a new mirror state over it. On any failure nothing is
+    /// published and the previous state keeps being served.
+    pub async fn sync(&self, name: &str) -> Result<Outcome, ServiceError> {
+        let rt = self.runtime(name)?;
+        let _busy = rt.busy.lock().await;
+        let repo = rt.repo.clone();
+        let chain = rt.chain.clone();
+        let tree_dir = rt.tree.dir().to_owned();
+        let view = tokio::task::spawn_blocking(move || -> Result<UpstreamView, ServiceError> {
+            let up_err = |e: tuf_mirror_client::Error| ServiceError::Upstream {
+                repo: repo.name.as_str().to_owned(),
+                source: Box::new(e),
+            };
+            let mut u = updater(
+                &repo.upstream_metadata,
+                &repo.upstream_root,
+                chain.clone(),
+                repo.upstream_grace,
+            )
+            .map_err(up_err)?;
+            u.refresh().map_err(up_err)?;
+            if let (true, Some(src)) = (repo.mirror_targets, &repo.upstream_targets) {
+                let report =
+                    crate::targets::mirror_targets(&u, src, &tree_dir, 8).map_err(|e| {
+                        ServiceError::Targets {
+                            repo: repo.name.as_str().to_owned(),
+                            source: Box::new(e),
+                        }
+                    })?;
+                tracing::info!(repo = repo.name.as_str(), ?report, "target files mirrored");
+            }
+            Ok(UpstreamView::of(&u, chain.chain().map_err(up_err)?))
+        })
+        .await
+        .map_err(|e| ServiceError::Task {
+            repo: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let view = match view {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(repo = name, error = %display_chain(&e), "sync failed; serving the last good state");
+                return Err(e);
+            }
+        };
+        let out = self.mirror(rt).cycle(&view).await?;
+        *rt.view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(view);
+        Ok(out)
+    }
+
+    /// A re-sign tick for `name`: a new timestamp over the served state (and snapshot
+    /// or root when they near expiry).
+    pub async fn resign(&self, name: &str) -> Result<Outcome, ServiceError> {
+        let rt = self.runtime(name)?;
+        let _busy = rt.busy.lock().await;
+        Ok(self.mirror(rt).resign().await?)
+    }
+}
+
+/// An error with its causes, on one line.
+pub fn display_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
