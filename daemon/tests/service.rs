@@ -1,0 +1,202 @@
+//! The service end to end: a sync verifies the upstream, mirrors its target files and
+//! publishes; the HTTP server serves it; python-tuf's ngclient and tuf-js, holding only
+//! the mirror's root version 1, download top-level, delegated and hashed-bin targets;
+//! the served targets metadata is the upstream's bytes; a hostile upstream publishes
+//! nothing and the last good state stays served.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+use tuf_mirror_config::Config;
+use tuf_mirror_daemon::clock::SystemClock;
+use tuf_mirror_daemon::cycle::{CycleError, Ledger};
+use tuf_mirror_daemon::serve::{self, HealthHandle, ServeConfig};
+use tuf_mirror_daemon::service::{published_dir, Service, ServiceError};
+use tuf_mirror_tests::builder::{Sig, TestKey, SNAPSHOT, TIMESTAMP};
+use tuf_mirror_tests::{fixtures, peers};
+
+#[derive(Default)]
+struct MemLedger(Mutex<HashMap<String, u64>>);
+
+impl Ledger for MemLedger {
+    fn high_water(&self, repo: &str, role: &str) -> Result<Option<u64>, CycleError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(&format!("{repo}/{role}"))
+            .copied())
+    }
+    fn reserve(
+        &self,
+        repo: &str,
+        role: &str,
+        version: u64,
+        _c: [u8; 32],
+    ) -> Result<(), CycleError> {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(format!("{repo}/{role}"), version);
+        Ok(())
+    }
+    fn check_clock(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
+        Ok(())
+    }
+    fn record_signing(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
+        Ok(())
+    }
+}
+
+fn setup(dir: &Path) -> Config {
+    let repo = fixtures::load("basic").unwrap();
+    repo.write_to(&dir.join("up")).unwrap();
+    std::fs::write(dir.join("up/root.json"), repo.trust_anchor()).unwrap();
+    std::fs::create_dir_all(dir.join("k")).unwrap();
+    for role in ["root", "snapshot", "timestamp"] {
+        tuf_mirror_keys::generate(
+            tuf_mirror_keys::Algorithm::Ed25519,
+            &dir.join(format!("k/{role}.pem")),
+        )
+        .unwrap();
+    }
+    let text = format!(
+        r#"[server]
+state_dir = "{d}/state"
+[[repository]]
+name = "r"
+upstream_metadata = "{d}/up/metadata"
+upstream_targets = "{d}/up/targets"
+upstream_root = "{d}/up/root.json"
+root_keys = ["file:{d}/k/root.pem"]
+root_threshold = 1
+snapshot_keys = ["file:{d}/k/snapshot.pem"]
+timestamp_keys = ["file:{d}/k/timestamp.pem"]
+"#,
+        d = dir.display()
+    );
+    Config::from_str_at(&text, dir.join("config.toml")).unwrap()
+}
+
+const TARGETS: [&str; 3] = ["hello.txt", "releases/app-1.0.tar.gz", "packages/beta.txt"];
+
+fn run_peer(mut cmd: Command, base: &str, root: &Path) -> String {
+    let out = cmd
+        .args([
+            "--metadata-url",
+            &format!("{base}/metadata/"),
+            "--targets-url",
+            &format!("{base}/targets/"),
+        ])
+        .arg("--root")
+        .arg(root)
+        .args(TARGETS)
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.lines().filter(|l| l.starts_with("OK ")).count(),
+        TARGETS.len(),
+        "{s}"
+    );
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_clients_download_through_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = setup(dir);
+    let service = Service::open(
+        &config,
+        Arc::new(MemLedger::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let o = service.sync("r").await.unwrap();
+    assert_eq!((o.root, o.snapshot, o.timestamp), (Some(1), Some(1), 1));
+
+    // Targets metadata and delegated roles are the upstream's bytes.
+    let tree = published_dir(&config.server.state_dir).join("r");
+    for f in ["1.targets.json", "1.releases.json", "1.bin-3.json"] {
+        assert_eq!(
+            std::fs::read(tree.join("metadata").join(f)).unwrap(),
+            std::fs::read(dir.join("up/metadata").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
+    let server = serve::bind(ServeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        published_dir(&config.server.state_dir),
+    ))
+    .await
+    .unwrap();
+    let base = format!("http://{}/r", server.local_addr());
+    let stop = CancellationToken::new();
+    let http = tokio::spawn(server.run(
+        HealthHandle::new(["r".to_owned()]),
+        stop.clone().cancelled_owned(),
+    ));
+    let root = tree.join("metadata/1.root.json");
+
+    let b = base.clone();
+    let r = root.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut py = Command::new(peers::python());
+        py.arg(peers::script("tuf_client.py"));
+        run_peer(py, &b, &r);
+        let mut js = Command::new("node");
+        js.arg(peers::script("tufjs_client.cjs"))
+            .env("NODE_PATH", peers::node_path());
+        run_peer(js, &b, &r);
+    })
+    .await
+    .unwrap();
+
+    // A hostile upstream (a timestamp signed by a key it does not list) publishes nothing.
+    let before = std::fs::read(tree.join("metadata/timestamp.json")).unwrap();
+    let mut bad = fixtures::basic();
+    bad.bump_version(SNAPSHOT);
+    bad.bump_version(TIMESTAMP);
+    bad.set_signers(
+        TIMESTAMP,
+        vec![Sig::Key(TestKey::ed25519_from_label("intruder"))],
+    );
+    bad.publish().write_to(&dir.join("up")).unwrap();
+    let e = service.sync("r").await.unwrap_err();
+    assert!(matches!(e, ServiceError::Upstream { .. }), "{e:?}");
+    let msg = tuf_mirror_daemon::service::display_chain(&e);
+    assert!(
+        msg.contains("repository r") && msg.contains("timestamp"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read(tree.join("metadata/timestamp.json")).unwrap(),
+        before
+    );
+    // Re-signing of the last good state goes on, and clients still succeed.
+    let o = service.resign("r").await.unwrap();
+    assert_eq!(o.timestamp, 2);
+    let b = base.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut py = Command::new(peers::python());
+        py.arg(peers::script("tuf_client.py"));
+        run_peer(py, &b, &root);
+    })
+    .await
+    .unwrap();
+
+    stop.cancel();
+    http.await.unwrap();
+}
