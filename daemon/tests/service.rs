@@ -188,15 +188,97 @@ async fn independent_clients_download_through_the_daemon() {
     // Re-signing of the last good state goes on, and clients still succeed.
     let o = service.resign("r").await.unwrap();
     assert_eq!(o.timestamp, 2);
-    let b = base.clone();
+    let (b, r) = (base.clone(), root.clone());
     tokio::task::spawn_blocking(move || {
         let mut py = Command::new(peers::python());
         py.arg(peers::script("tuf_client.py"));
-        run_peer(py, &b, &root);
+        run_peer(py, &b, &r);
     })
     .await
     .unwrap();
 
+    // tough's RepositoryLoader (the library behind tuftool), over HTTP.
+    for t in TARGETS {
+        let bytes = tough_read(&root, &base, t).await;
+        let want = std::fs::read(dir.join("up/targets").join(spec_name(t))).unwrap();
+        assert_eq!(bytes, want, "{t}");
+    }
+
     stop.cancel();
     http.await.unwrap();
+}
+
+/// `dir/<sha256>.<name>` of a target of the `basic` fixture (its upstream files).
+fn spec_name(target: &str) -> String {
+    let repo = fixtures::load("basic").unwrap();
+    let (d, n) = target.rsplit_once('/').unwrap_or(("", target));
+    let prefix = if d.is_empty() {
+        String::new()
+    } else {
+        format!("{d}/")
+    };
+    repo.files()
+        .keys()
+        .find_map(|k| {
+            let rest = k.strip_prefix("targets/")?.strip_prefix(&prefix)?;
+            (rest.ends_with(&format!(".{n}")) && rest.len() == 65 + n.len())
+                .then(|| format!("{prefix}{rest}"))
+        })
+        .unwrap()
+}
+
+/// A tough transport over HTTP (tough's own needs its `http` feature and reqwest).
+#[derive(Debug, Clone)]
+struct HttpForTough;
+
+#[async_trait::async_trait]
+impl tough::Transport for HttpForTough {
+    async fn fetch(&self, url: url::Url) -> Result<tough::TransportStream, tough::TransportError> {
+        use tough::{TransportError, TransportErrorKind};
+        let u = url.to_string();
+        let got = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, TransportError> {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let resp = agent
+                .get(&u)
+                .call()
+                .map_err(|e| TransportError::new_with_cause(TransportErrorKind::Other, &u, e))?;
+            if resp.status() == 404 || resp.status() == 403 {
+                return Err(TransportError::new(TransportErrorKind::FileNotFound, &u));
+            }
+            resp.into_body()
+                .read_to_vec()
+                .map_err(|e| TransportError::new_with_cause(TransportErrorKind::Other, &u, e))
+        })
+        .await
+        .map_err(|e| {
+            tough::TransportError::new_with_cause(tough::TransportErrorKind::Other, url.as_str(), e)
+        })??;
+        let stream = futures::stream::once(async move { Ok(bytes::Bytes::from(got)) });
+        Ok(Box::pin(stream))
+    }
+}
+
+async fn tough_read(root: &Path, base: &str, target: &str) -> Vec<u8> {
+    use tough::IntoVec;
+    let anchor = std::fs::read(root).unwrap();
+    let repo = tough::RepositoryLoader::new(
+        &anchor,
+        format!("{base}/metadata/").parse().unwrap(),
+        format!("{base}/targets/").parse().unwrap(),
+    )
+    .transport(HttpForTough)
+    .load()
+    .await
+    .unwrap();
+    let name = tough::TargetName::new(target).unwrap();
+    repo.read_target(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_vec()
+        .await
+        .unwrap()
 }
