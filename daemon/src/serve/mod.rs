@@ -172,7 +172,7 @@ impl Server {
         let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
         let tracker = TaskTracker::new();
         let (soft, hard) = (CancellationToken::new(), CancellationToken::new());
-        tracing::info!(addr = %local_addr, published = %config.published.display(), "serving");
+        tracing::info!(addr = %local_addr, published = %config.published.display(), "http server listening");
 
         tokio::pin!(shutdown);
         loop {
