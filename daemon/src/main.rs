@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod commands;
+
 /// Mirror TUF repositories into firewalled and air-gapped sites: verify each upstream,
 /// republish its targets metadata byte for byte, re-sign root, snapshot and timestamp
 /// with the mirror's keys, and serve the result over HTTP.
@@ -18,6 +20,51 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the service: sync and re-sign every repository on its schedules and serve
+    /// the published trees over HTTP, until SIGTERM or SIGINT.
+    Serve {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Verify the upstream of one repository and publish the mirror's first state
+    /// (mirror root version 1), then exit.
+    Init {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+    },
+    /// One sync pass (verify the upstream, mirror targets, publish), then exit.
+    Sync {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this repository.
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// One re-sign pass over the served state, then exit.
+    Resign {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this repository.
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// Run a throwaway upstream, mirror it, re-sign every few seconds and serve it on
+    /// 127.0.0.1, printing client commands to try.
+    Demo {
+        /// Port to serve on (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Keep the demo's files here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Load and check a configuration file and the keys it names, then exit.
     CheckConfig {
         /// The configuration file.
@@ -63,6 +110,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve { config } => runtime()?.block_on(commands::serve(&config)),
+        Command::Init { config, repo } => {
+            runtime()?.block_on(commands::once(&config, Some(repo), commands::Pass::Sync))
+        }
+        Command::Sync { config, repo } => {
+            runtime()?.block_on(commands::once(&config, repo, commands::Pass::Sync))
+        }
+        Command::Resign { config, repo } => {
+            runtime()?.block_on(commands::once(&config, repo, commands::Pass::Resign))
+        }
+        Command::Demo { port, dir } => runtime()?.block_on(commands::demo(port, dir)),
         Command::CheckConfig { config } => check_config(&config),
         Command::Keys {
             command: KeysCommand::Generate { algorithm, out },
@@ -73,6 +131,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn check_config(path: &std::path::Path) -> Result<()> {

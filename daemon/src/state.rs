@@ -1,1 +1,358 @@
-//! Durable daemon state in sled (in progress).
+//! Durable daemon state in sled: the only module that touches it.
+//!
+//! What is kept is small: per repository and mirror role, the highest version reserved
+//! for signing and the sha256 of its content; the last signing time; a bounded sync
+//! history. Metadata and target bytes live in the published tree, not here.
+//!
+//! sled 0.34 is from 2021 and calls itself beta, so every write that something depends
+//! on is flushed before the call returns, and every record carries a format version:
+//! a database written by a newer format is refused rather than misread. The API is
+//! synchronous; async callers use `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::cycle::{CycleError, Ledger};
+
+/// The record format this build writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// Sync records kept per repository.
+pub const HISTORY: usize = 100;
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// sled failed.
+    #[error("state store {path}")]
+    Db {
+        /// The database directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: sled::Error,
+    },
+    /// The database was written by a newer format.
+    #[error("state store {path} has format {found}; this build reads format {FORMAT}")]
+    Format {
+        /// The database directory.
+        path: PathBuf,
+        /// The format found.
+        found: u32,
+    },
+    /// A record cannot be read.
+    #[error("state store {path}: record {key} is unreadable: {reason}")]
+    Corrupt {
+        /// The database directory.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// A version would be signed twice with different content, or go backwards.
+    #[error(
+        "repository {repo}: {role} version {version} refused: version {reserved} is already \
+         reserved{}",
+        if *same_version { " with different content" } else { "" }
+    )]
+    Reserved {
+        /// Repository.
+        repo: String,
+        /// Role.
+        role: String,
+        /// Version asked for.
+        version: u64,
+        /// Highest version reserved.
+        reserved: u64,
+        /// Whether the same version was asked with other content.
+        same_version: bool,
+    },
+    /// The wall clock is earlier than the last signing time.
+    #[error("repository {repo}: the clock says {now}, earlier than the last signing at {last}; refusing to sign")]
+    ClockBehind {
+        /// Repository.
+        repo: String,
+        /// Now.
+        now: Timestamp,
+        /// The last signing time.
+        last: Timestamp,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Mark {
+    format: u32,
+    version: u64,
+    content_sha256: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Signed {
+    format: u32,
+    at: Timestamp,
+}
+
+/// One sync, as kept in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// Record format.
+    pub format: u32,
+    /// When it finished.
+    pub finished: Timestamp,
+    /// `None` on success, else the error chain.
+    pub error: Option<String>,
+}
+
+/// The daemon's state store.
+#[derive(Debug, Clone)]
+pub struct State {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+impl State {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(16 << 20)
+            .open()
+            .map_err(|source| StateError::Db {
+                path: path.to_owned(),
+                source,
+            })?;
+        let s = State {
+            db,
+            path: path.to_owned(),
+        };
+        match s.db.get(b"format").map_err(|e| s.db_err(e))? {
+            None => {
+                s.db.insert(b"format", &FORMAT.to_be_bytes())
+                    .map_err(|e| s.db_err(e))?;
+                s.flush()?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
+                if found > FORMAT {
+                    return Err(StateError::Format {
+                        path: path.to_owned(),
+                        found,
+                    });
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    fn db_err(&self, source: sled::Error) -> StateError {
+        StateError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), StateError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.db_err(e))
+    }
+
+    fn get<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StateError> {
+        let Some(v) = self.db.get(key.as_bytes()).map_err(|e| self.db_err(e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path: self.path.clone(),
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StateError::Corrupt {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.db
+            .insert(key.as_bytes(), bytes)
+            .map_err(|e| self.db_err(e))?;
+        self.flush()
+    }
+
+    /// The highest version reserved for `role` of `repo`, with its content hash.
+    pub fn high_water(&self, repo: &str, role: &str) -> Result<Option<(u64, String)>, StateError> {
+        Ok(self
+            .get::<Mark>(&format!("mark/{repo}/{role}"))?
+            .map(|m| (m.version, m.content_sha256)))
+    }
+
+    /// Reserves `version` of `role` with `content_sha256`, durably, before it is
+    /// signed: allowed above the high-water mark, or at it with the same content (a
+    /// retry after a crash); refused otherwise.
+    pub fn reserve(
+        &self,
+        repo: &str,
+        role: &str,
+        version: u64,
+        content_sha256: &[u8; 32],
+    ) -> Result<(), StateError> {
+        let content = hex::encode(content_sha256);
+        if let Some((reserved, c)) = self.high_water(repo, role)? {
+            if version < reserved || (version == reserved && c != content) {
+                return Err(StateError::Reserved {
+                    repo: repo.to_owned(),
+                    role: role.to_owned(),
+                    version,
+                    reserved,
+                    same_version: version == reserved,
+                });
+            }
+        }
+        self.put(
+            &format!("mark/{repo}/{role}"),
+            &Mark {
+                format: FORMAT,
+                version,
+                content_sha256: content,
+            },
+        )
+    }
+
+    /// Refuses when `now` is earlier than the last signing time of `repo`.
+    pub fn check_clock(&self, repo: &str, now: Timestamp) -> Result<(), StateError> {
+        match self.get::<Signed>(&format!("signed/{repo}"))? {
+            Some(s) if now < s.at => Err(StateError::ClockBehind {
+                repo: repo.to_owned(),
+                now,
+                last: s.at,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a signing time for `repo`.
+    pub fn record_signing(&self, repo: &str, at: Timestamp) -> Result<(), StateError> {
+        self.put(&format!("signed/{repo}"), &Signed { format: FORMAT, at })
+    }
+
+    /// Appends a sync record, keeping the newest [`HISTORY`].
+    pub fn record_sync(&self, repo: &str, record: &SyncRecord) -> Result<(), StateError> {
+        let mut h: Vec<SyncRecord> = self.get(&format!("history/{repo}"))?.unwrap_or_default();
+        h.insert(0, record.clone());
+        h.truncate(HISTORY);
+        self.put(&format!("history/{repo}"), &h)
+    }
+
+    /// Sync records of `repo`, newest first.
+    pub fn history(&self, repo: &str) -> Result<Vec<SyncRecord>, StateError> {
+        Ok(self.get(&format!("history/{repo}"))?.unwrap_or_default())
+    }
+}
+
+fn cycle_err(repo: &str, e: StateError) -> CycleError {
+    CycleError::State {
+        repo: repo.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+impl Ledger for State {
+    fn high_water(&self, repo: &str, role: &str) -> Result<Option<u64>, CycleError> {
+        State::high_water(self, repo, role)
+            .map(|m| m.map(|(v, _)| v))
+            .map_err(|e| cycle_err(repo, e))
+    }
+
+    fn reserve(
+        &self,
+        repo: &str,
+        role: &str,
+        version: u64,
+        content_sha256: [u8; 32],
+    ) -> Result<(), CycleError> {
+        State::reserve(self, repo, role, version, &content_sha256).map_err(|e| cycle_err(repo, e))
+    }
+
+    fn check_clock(&self, repo: &str, now: Timestamp) -> Result<(), CycleError> {
+        State::check_clock(self, repo, now).map_err(|e| cycle_err(repo, e))
+    }
+
+    fn record_signing(&self, repo: &str, now: Timestamp) -> Result<(), CycleError> {
+        State::record_signing(self, repo, now).map_err(|e| cycle_err(repo, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_are_monotonic_and_bound_to_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = State::open(&tmp.path().join("db")).unwrap();
+        s.reserve("r", "timestamp", 1, &[1; 32]).unwrap();
+        s.reserve("r", "timestamp", 1, &[1; 32]).unwrap();
+        assert!(matches!(
+            s.reserve("r", "timestamp", 1, &[2; 32]),
+            Err(StateError::Reserved {
+                same_version: true,
+                ..
+            })
+        ));
+        s.reserve("r", "timestamp", 5, &[2; 32]).unwrap();
+        assert!(s.reserve("r", "timestamp", 4, &[3; 32]).is_err());
+        assert_eq!(s.high_water("r", "timestamp").unwrap().unwrap().0, 5);
+        assert_eq!(s.high_water("r", "snapshot").unwrap(), None);
+        drop(s);
+        // Durable across a reopen.
+        let s = State::open(&tmp.path().join("db")).unwrap();
+        assert_eq!(s.high_water("r", "timestamp").unwrap().unwrap().0, 5);
+    }
+
+    #[test]
+    fn the_clock_may_not_go_back_and_history_is_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = State::open(&tmp.path().join("db")).unwrap();
+        let t: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+        s.record_signing("r", t).unwrap();
+        s.check_clock("r", t).unwrap();
+        let e = s
+            .check_clock("r", t - jiff::SignedDuration::from_secs(1))
+            .unwrap_err();
+        assert!(e.to_string().contains("refusing to sign"), "{e}");
+        for i in 0..(HISTORY + 5) {
+            s.record_sync(
+                "r",
+                &SyncRecord {
+                    format: FORMAT,
+                    finished: t,
+                    error: Some(i.to_string()),
+                },
+            )
+            .unwrap();
+        }
+        let h = s.history("r").unwrap();
+        assert_eq!(h.len(), HISTORY);
+        assert_eq!(h[0].error.as_deref(), Some(&*(HISTORY + 4).to_string()));
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db");
+        {
+            let db = sled::open(&path).unwrap();
+            db.insert(b"format", &(FORMAT + 1).to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        assert!(matches!(State::open(&path), Err(StateError::Format { .. })));
+    }
+}

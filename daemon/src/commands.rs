@@ -1,0 +1,241 @@
+//! The sub-commands that run the service: `serve`, one-shot `init`/`sync`/`resign`, `demo`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use tokio_util::sync::CancellationToken;
+use tuf_mirror_config::Config;
+use tuf_mirror_daemon::clock::SystemClock;
+use tuf_mirror_daemon::cycle::Ledger;
+use tuf_mirror_daemon::serve::{self, HealthHandle, ServeConfig};
+use tuf_mirror_daemon::service::{published_dir, Service};
+
+/// Which one-shot pass.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass {
+    Sync,
+    Resign,
+}
+
+fn load_config(path: &Path) -> Result<Config> {
+    let config = Config::load(path)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
+}
+
+fn open_ledger(config: &Config) -> Result<Arc<dyn Ledger>> {
+    let path = config.server.state_dir.join("state.sled");
+    let state = tuf_mirror_daemon::state::State::open(&path)
+        .with_context(|| format!("opening the state store {}", path.display()))?;
+    Ok(Arc::new(state))
+}
+
+async fn open_service(config: &Config) -> Result<Arc<Service>> {
+    let config2 = config.clone();
+    let service = tokio::task::spawn_blocking(move || -> Result<Service> {
+        std::fs::create_dir_all(&config2.server.state_dir)
+            .with_context(|| format!("creating {}", config2.server.state_dir.display()))?;
+        let ledger = open_ledger(&config2)?;
+        Ok(Service::open(&config2, ledger, Arc::new(SystemClock))?)
+    })
+    .await??;
+    Ok(Arc::new(service))
+}
+
+/// One pass over one or every repository; fails if any repository failed.
+pub async fn once(config: &Path, repo: Option<String>, pass: Pass) -> Result<()> {
+    let config = load_config(config)?;
+    let service = open_service(&config).await?;
+    let names: Vec<String> = match repo {
+        Some(r) => vec![r],
+        None => config
+            .repositories
+            .iter()
+            .map(|r| r.name.as_str().to_owned())
+            .collect(),
+    };
+    let mut failed = 0;
+    for name in &names {
+        let result = match pass {
+            Pass::Sync => service.sync(name).await,
+            Pass::Resign => service.resign(name).await,
+        };
+        match result {
+            Ok(o) => println!(
+                "{name}: root {}, snapshot {}, timestamp {}{}",
+                o.root.map_or("unchanged".into(), |v| format!("v{v}")),
+                o.snapshot.map_or("unchanged".into(), |v| format!("v{v}")),
+                o.timestamp,
+                if o.root_signature_needed {
+                    " (root signature needed)"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "tuf-mirror: {}",
+                    tuf_mirror_daemon::service::display_chain(&e)
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} repositories failed", names.len());
+    }
+    Ok(())
+}
+
+/// Runs the service until SIGTERM or SIGINT.
+pub async fn serve(config_path: &Path) -> Result<()> {
+    let config = load_config(config_path)?;
+    let service = open_service(&config).await?;
+    let health = HealthHandle::new(
+        config
+            .repositories
+            .iter()
+            .map(|r| r.name.as_str().to_owned()),
+    );
+    let server = serve::bind(ServeConfig::new(
+        config.server.listen,
+        published_dir(&config.server.state_dir),
+    ))
+    .await
+    .with_context(|| format!("listening on {}", config.server.listen))?;
+    tracing::info!(addr = %server.local_addr(), "serving");
+    run_until_signal(service, health, server).await
+}
+
+async fn run_until_signal(
+    service: Arc<Service>,
+    health: HealthHandle,
+    server: serve::Server,
+) -> Result<()> {
+    let stop = CancellationToken::new();
+    let jobs = tokio::spawn(tuf_mirror_daemon::schedule::run(
+        service,
+        health.clone(),
+        stop.clone(),
+    ));
+    let http = tokio::spawn({
+        let stop = stop.clone();
+        let health = health.clone();
+        async move { server.run(health, stop.cancelled_owned()).await }
+    });
+    let watchdog = tokio::spawn(serve::watchdog(stop.clone().cancelled_owned()));
+    serve::notify_ready();
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing the cycles in flight");
+    serve::notify_stopping();
+    stop.cancel();
+    let _ = jobs.await;
+    let _ = http.await;
+    let _ = watchdog.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The demo: a throwaway upstream, mirrored and served on 127.0.0.1.
+pub async fn demo(port: u16, dir: Option<PathBuf>) -> Result<()> {
+    let (_guard, dir) = match dir {
+        Some(d) => (None, d),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("tuf-mirror-demo-")
+                .tempdir()?;
+            let p = t.path().to_owned();
+            (Some(t), p)
+        }
+    };
+    let up = dir.join("upstream");
+    // The upstream's timestamp expires in five minutes: without the mirror, every client
+    // of it would break then.
+    tuf_mirror_daemon::demo::write_upstream(&up, jiff::SignedDuration::from_mins(5)).await?;
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    for role in ["root", "snapshot", "timestamp"] {
+        let path = keys.join(format!("{role}.pem"));
+        if !path.exists() {
+            tuf_mirror_keys::generate(tuf_mirror_keys::Algorithm::Ed25519, &path)?;
+        }
+    }
+    let config_path = dir.join("config.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"# Written by `tuf-mirror demo`.
+[server]
+listen = "127.0.0.1:{port}"
+state_dir = "{d}/state"
+
+[[repository]]
+name = "demo"
+upstream_metadata = "{d}/upstream/metadata"
+upstream_targets = "{d}/upstream/targets"
+upstream_root = "{d}/upstream/root.json"
+sync = "0 * * * * *"        # every minute
+resign = "*/5 * * * * *"    # every five seconds
+root_keys = ["file:{d}/keys/root.pem"]
+root_threshold = 1
+snapshot_keys = ["file:{d}/keys/snapshot.pem"]
+timestamp_keys = ["file:{d}/keys/timestamp.pem"]
+
+[repository.expires]
+timestamp = "10m"
+"#,
+            d = dir.display()
+        ),
+    )?;
+    let config = load_config(&config_path)?;
+    let service = open_service(&config).await?;
+    service
+        .sync("demo")
+        .await
+        .map_err(|e| anyhow::anyhow!(tuf_mirror_daemon::service::display_chain(&e)))?;
+    let health = HealthHandle::new(["demo".to_owned()]);
+    let server = serve::bind(ServeConfig::new(
+        config.server.listen,
+        published_dir(&config.server.state_dir),
+    ))
+    .await
+    .with_context(|| format!("listening on {}", config.server.listen))?;
+    let base = format!("http://{}/demo", server.local_addr());
+    let root = dir.join("state/published/demo/metadata/1.root.json");
+    println!(
+        "\ntuf-mirror demo: mirroring a throwaway upstream whose timestamp expires in 5 minutes,
+re-signing every 5 seconds, serving {base}/ (files in {d}).
+
+Download a target through the mirror, trusting only the mirror's root version 1:
+
+  cargo run --release -p tuf-mirror-client --bin tuf-fetch -- --metadata-dir /tmp/tuf-demo-client init {root}
+  cargo run --release -p tuf-mirror-client --bin tuf-fetch -- --metadata-url {base}/metadata/ \\
+      --metadata-dir /tmp/tuf-demo-client --target-base-url {base}/targets/ --target-dir /tmp/tuf-demo-out \\
+      --target-name releases/app-1.0.tar.gz download
+
+The same with python-tuf (pip install tuf):
+
+  python3 -c 'import tempfile; from tuf.ngclient import Updater; d = tempfile.mkdtemp(); u = Updater(metadata_dir=d, metadata_base_url=\"{base}/metadata/\", target_base_url=\"{base}/targets/\", target_dir=d, bootstrap=open(\"{root}\", \"rb\").read()); u.refresh(); print(u.download_target(u.get_targetinfo(\"releases/app-1.0.tar.gz\")))'
+
+Health: curl http://{addr}/healthz    Stop: Ctrl-C
+",
+        d = dir.display(),
+        root = root.display(),
+        addr = server.local_addr(),
+    );
+    run_until_signal(service, health, server).await
+}
