@@ -10,11 +10,13 @@
 #   SERVE_BENCH_ROUNDS    rounds per file; each round runs nginx then ours (default 2)
 #   SERVE_BENCH_SECONDS   seconds per wrk run (default 10)
 #   SERVE_BENCH_NGINX_PORT, SERVE_BENCH_MIRROR_PORT   loopback ports (8190, 8191)
-#   SERVE_BENCH_NO_BUILD=1  do not run cargo (the test binary must already be built)
+#   SERVE_BENCH_CACHE_TTL_MS  the server's in-memory cache lifetime (default: its own, 1 s;
+#                         0 measures the path that reads the disk on every request)
 #   CARGO_TARGET_DIR      honoured by cargo
 #
 # The files: a 534-byte timestamp.json and a 57,000-byte metadata file (the size of a bin
-# in a 100,000-target, 256-bin repository). The mirror side is the
+# in a 100,000-target, 256-bin repository). While it runs, timestamp.json is replaced by
+# rename every second, as a re-sign does, and errors are counted. The mirror side is the
 # `serve::tests::bench_server` harness of the daemon's test binary (release build, two
 # runtime workers); it stops by itself after the run even if this script is killed.
 set -euo pipefail
@@ -56,11 +58,8 @@ PY
 chmod 644 "$DIR"/published/r/metadata/*
 FILES=(r/metadata/timestamp.json r/metadata/3.bins-0a.json)
 
-if [[ -z ${SERVE_BENCH_NO_BUILD:-} ]]; then
-  echo "building the daemon's test binary (release)..." >&2
-fi
-json=$(cd "$REPO" && cargo test --release -p tuf-mirror-daemon --lib --no-run \
-  ${SERVE_BENCH_NO_BUILD:+--offline} --message-format=json 2>/dev/null)
+echo "building the daemon's test binary (release, incremental)..." >&2
+json=$(cd "$REPO" && cargo test --release -p tuf-mirror-daemon --lib --no-run --message-format=json 2>/dev/null)
 BIN=$(grep -o '"executable":"[^"]*tuf_mirror_daemon-[^"]*"' <<<"$json" | tail -1 | cut -d'"' -f4)
 if [[ -z $BIN || ! -x $BIN ]]; then
   echo "bench/serve.sh: could not find the daemon's test binary" >&2
@@ -100,8 +99,9 @@ trap cleanup EXIT
 nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/error.log" &
 PIDS+=($!)
 total=$(((ROUNDS * ${#FILES[@]} * 2) * (SECS + 2) + 60))
-TUF_MIRROR_BENCH_LISTEN=127.0.0.1:$MIRROR_PORT TUF_MIRROR_BENCH_TREE=$DIR/published \
+env TUF_MIRROR_BENCH_LISTEN=127.0.0.1:$MIRROR_PORT TUF_MIRROR_BENCH_TREE=$DIR/published \
   TUF_MIRROR_BENCH_SECONDS=$total RUST_LOG=warn \
+  ${SERVE_BENCH_CACHE_TTL_MS:+TUF_MIRROR_BENCH_CACHE_TTL_MS=$SERVE_BENCH_CACHE_TTL_MS} \
   "$BIN" --ignored --exact serve::tests::bench_server --nocapture >"$DIR/mirror.log" 2>&1 &
 PIDS+=($!)
 
@@ -115,6 +115,17 @@ wait_up() {
 }
 wait_up "http://127.0.0.1:$NGINX_PORT/${FILES[0]}"
 wait_up "http://127.0.0.1:$MIRROR_PORT/${FILES[0]}"
+
+# A stand-in for re-signing: a new timestamp.json every second, renamed into place.
+(
+  md=$DIR/published/r/metadata
+  end=$((SECONDS + total))
+  while ((SECONDS < end)); do
+    sleep 1
+    cp "$md/timestamp.json" "$md/.tmp-ts" && mv -f "$md/.tmp-ts" "$md/timestamp.json"
+  done
+) &
+PIDS+=($!)
 
 # run_wrk URL: prints "requests/s errors"
 run_wrk() {
@@ -138,4 +149,4 @@ for f in "${FILES[@]}"; do
   done
 done
 echo
-echo "$(date -u +%FT%TZ), $(nproc) cores, $(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), wrk -t2 -c50 -d${SECS}s on loopback; wrk output in $DIR/wrk.log"
+echo "$(date -u +%FT%TZ), $(nproc) cores, cache ttl ${SERVE_BENCH_CACHE_TTL_MS:-1000} ms, timestamp.json replaced every second, $(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), wrk -t2 -c50 -d${SECS}s on loopback; wrk output in $DIR/wrk.log"
