@@ -90,6 +90,66 @@ pub async fn once(config: &Path, repo: Option<String>, pass: Pass) -> Result<()>
     Ok(())
 }
 
+/// Prints what each repository serves and its sync history.
+pub fn status(config_path: &Path, json: bool) -> Result<()> {
+    let config = load_config(config_path)?;
+    let state = tuf_mirror_daemon::state::State::open(&config.server.state_dir.join("state.sled"))?;
+    let mut out = serde_json::Map::new();
+    for repo in &config.repositories {
+        let name = repo.name.as_str();
+        let tree = published_dir(&config.server.state_dir).join(name);
+        let doc = |f: &str| -> Option<serde_json::Value> {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(tree.join("metadata").join(f)).ok()?).ok()?;
+            Some(
+                serde_json::json!({ "version": v["signed"]["version"], "expires": v["signed"]["expires"] }),
+            )
+        };
+        let history = state.history(name)?;
+        let last_ok = history
+            .iter()
+            .find(|h| h.error.is_none())
+            .map(|h| h.finished.to_string());
+        let last_error = history.first().and_then(|h| h.error.clone());
+        out.insert(
+            name.to_owned(),
+            serde_json::json!({
+                "root": doc("root.json"),
+                "timestamp": doc("timestamp.json"),
+                "last_successful_sync": last_ok,
+                "last_sync_error": last_error,
+            }),
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (name, v) in &out {
+            let show = |k: &str| match &v[k] {
+                serde_json::Value::Null => "nothing published".to_owned(),
+                d => format!(
+                    "v{} until {}",
+                    d["version"],
+                    d["expires"].as_str().unwrap_or("?")
+                ),
+            };
+            println!(
+                "{name}: root {}; timestamp {}",
+                show("root"),
+                show("timestamp")
+            );
+            println!(
+                "  last successful sync: {}",
+                v["last_successful_sync"].as_str().unwrap_or("never")
+            );
+            if let Some(e) = v["last_sync_error"].as_str() {
+                println!("  last sync failed: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(config_path: &Path) -> Result<()> {
     let config = load_config(config_path)?;

@@ -38,6 +38,16 @@ pub trait Ledger: Send + Sync {
     fn check_clock(&self, repo: &str, now: Timestamp) -> Result<(), CycleError>;
     /// Records a signing time.
     fn record_signing(&self, repo: &str, now: Timestamp) -> Result<(), CycleError>;
+    /// Records how a sync ended (`error` is `None` on success). Kept for `status`.
+    fn record_sync(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), CycleError> {
+        let _ = (repo, at, error);
+        Ok(())
+    }
 }
 
 /// Errors of a cycle.

@@ -55,6 +55,15 @@ enum Command {
         #[arg(long)]
         repo: Option<String>,
     },
+    /// What each repository serves (versions, expiries) and how its last syncs went.
+    Status {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a throwaway upstream, mirror it, re-sign every few seconds and serve it on
     /// 127.0.0.1, printing client commands to try.
     Demo {
@@ -121,6 +130,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(commands::once(&config, repo, commands::Pass::Resign))
         }
         Command::Demo { port, dir } => runtime()?.block_on(commands::demo(port, dir)),
+        Command::Status { config, json } => commands::status(&config, json),
         Command::CheckConfig { config } => check_config(&config),
         Command::Keys {
             command: KeysCommand::Generate { algorithm, out },

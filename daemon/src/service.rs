@@ -170,18 +170,31 @@ impl Service {
             repo: name.to_owned(),
             reason: e.to_string(),
         })?;
-        let view = match view {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(repo = name, error = %display_chain(&e), "sync failed; serving the last good state");
-                return Err(e);
+        let result = match view {
+            Ok(view) => {
+                let r = self
+                    .mirror(rt)
+                    .cycle(&view)
+                    .await
+                    .map_err(ServiceError::from);
+                if r.is_ok() {
+                    *rt.view
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(view);
+                }
+                r
             }
+            Err(e) => Err(e),
         };
-        let out = self.mirror(rt).cycle(&view).await?;
-        *rt.view
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(view);
-        Ok(out)
+        let now = self.clock.now();
+        let error = result.as_ref().err().map(|e| display_chain(e));
+        if let Some(msg) = &error {
+            tracing::error!(repo = name, error = %msg, "sync failed; serving the last good state");
+        }
+        if let Err(e) = self.ledger.record_sync(name, now, error.as_deref()) {
+            tracing::warn!(repo = name, error = %display_chain(&e), "sync history not recorded");
+        }
+        result
     }
 
     /// A re-sign tick for `name`: a new timestamp over the served state (and snapshot

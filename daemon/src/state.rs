@@ -288,6 +288,20 @@ impl Ledger for State {
     fn record_signing(&self, repo: &str, now: Timestamp) -> Result<(), CycleError> {
         State::record_signing(self, repo, now).map_err(|e| cycle_err(repo, e))
     }
+
+    fn record_sync(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), CycleError> {
+        let record = SyncRecord {
+            format: FORMAT,
+            finished: at,
+            error: error.map(str::to_owned),
+        };
+        State::record_sync(self, repo, &record).map_err(|e| cycle_err(repo, e))
+    }
 }
 
 #[cfg(test)]
