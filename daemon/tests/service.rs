@@ -54,7 +54,10 @@ impl Ledger for MemLedger {
 }
 
 fn setup(dir: &Path) -> Config {
-    let repo = fixtures::load("basic").unwrap();
+    setup_with(dir, &fixtures::load("basic").unwrap(), "")
+}
+
+fn setup_with(dir: &Path, repo: &tuf_mirror_tests::builder::PublishedRepo, extra: &str) -> Config {
     repo.write_to(&dir.join("up")).unwrap();
     std::fs::write(dir.join("up/root.json"), repo.trust_anchor()).unwrap();
     std::fs::create_dir_all(dir.join("k")).unwrap();
@@ -77,6 +80,7 @@ root_keys = ["file:{d}/k/root.pem"]
 root_threshold = 1
 snapshot_keys = ["file:{d}/k/snapshot.pem"]
 timestamp_keys = ["file:{d}/k/timestamp.pem"]
+{extra}
 "#,
         d = dir.display()
     );
@@ -281,4 +285,56 @@ async fn tough_read(root: &Path, base: &str, target: &str) -> Vec<u8> {
         .into_vec()
         .await
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_long_expired_is_mirrored_within_the_grace_and_clients_succeed() {
+    // The upstream's timestamp expired ten days ago, as a copy carried into the site.
+    let mut up = fixtures::basic();
+    let expired = Timestamp::now() - jiff::SignedDuration::from_hours(24 * 10);
+    up.set_expires(
+        TIMESTAMP,
+        &expired.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
+    let published = up.publish();
+
+    // Without a grace: refused, nothing published.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup_with(tmp.path(), &published, "");
+    let service = Service::open(
+        &config,
+        Arc::new(MemLedger::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let e = service.sync("r").await.unwrap_err();
+    assert!(
+        tuf_mirror_daemon::service::display_chain(&e).contains("timestamp metadata expired"),
+        "{e:?}"
+    );
+    assert!(!published_dir(&config.server.state_dir)
+        .join("r/metadata/timestamp.json")
+        .exists());
+
+    // With a 30-day grace: mirrored, and clients of the mirror see a fresh timestamp.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup_with(tmp.path(), &published, "upstream_grace = \"30d\"");
+    let service = Service::open(
+        &config,
+        Arc::new(MemLedger::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    service.sync("r").await.unwrap();
+    let tree = published_dir(&config.server.state_dir).join("r");
+    let root = tree.join("metadata/1.root.json");
+    tokio::task::spawn_blocking(move || {
+        let mut py = Command::new(peers::python());
+        py.arg(peers::script("tuf_client.py"))
+            .arg("--file-fetcher")
+            .arg(&tree);
+        run_peer(py, "http://mirror.test", &root);
+    })
+    .await
+    .unwrap();
 }
