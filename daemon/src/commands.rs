@@ -167,46 +167,109 @@ pub async fn serve(config_path: &Path) -> Result<()> {
     .await
     .with_context(|| format!("listening on {}", config.server.listen))?;
     tracing::info!(addr = %server.local_addr(), "serving");
-    run_until_signal(service, health, server).await
+    run_until_signal(config_path, service, health, server).await
 }
 
 async fn run_until_signal(
-    service: Arc<Service>,
+    config_path: &Path,
+    mut service: Arc<Service>,
     health: HealthHandle,
     server: serve::Server,
 ) -> Result<()> {
-    let stop = CancellationToken::new();
-    let jobs = tokio::spawn(tuf_mirror_daemon::schedule::run(
-        service,
-        health.clone(),
-        stop.clone(),
-    ));
+    let http_stop = CancellationToken::new();
     let http = tokio::spawn({
-        let stop = stop.clone();
         let health = health.clone();
+        let stop = http_stop.clone();
         async move { server.run(health, stop.cancelled_owned()).await }
     });
-    let watchdog = tokio::spawn(serve::watchdog(stop.clone().cancelled_owned()));
+    let watchdog = tokio::spawn(serve::watchdog(http_stop.clone().cancelled_owned()));
+    let mut signals = Signals::new()?;
     serve::notify_ready();
-    shutdown_signal().await;
-    tracing::info!("stopping: finishing the cycles in flight");
+    loop {
+        let jobs_stop = CancellationToken::new();
+        let jobs = tokio::spawn(tuf_mirror_daemon::schedule::run(
+            service.clone(),
+            health.clone(),
+            jobs_stop.clone(),
+        ));
+        // SIGHUP with a configuration that does not load keeps the jobs running.
+        let reload = loop {
+            match signals.next().await {
+                Signal::Stop => break None,
+                Signal::Reload => {
+                    serve::notify_reloading();
+                    match check_reload(config_path).await {
+                        Ok(()) => break Some(()),
+                        Err(e) => {
+                            tracing::error!(
+                                "reload refused, keeping the running configuration: {e:#}"
+                            );
+                            serve::notify_ready();
+                        }
+                    }
+                }
+            }
+        };
+        tracing::info!("finishing the cycles in flight");
+        jobs_stop.cancel();
+        let _ = jobs.await;
+        if reload.is_none() {
+            break;
+        }
+        // The jobs are done: the state store can be opened again.
+        drop(service);
+        let config = load_config(config_path)?;
+        service = open_service(&config).await?;
+        tracing::info!(config = %config_path.display(), "configuration reloaded");
+        serve::notify_ready();
+    }
     serve::notify_stopping();
-    stop.cancel();
-    let _ = jobs.await;
+    http_stop.cancel();
     let _ = http.await;
     let _ = watchdog.await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// Loads the configuration and every key it names, without touching the running state.
+async fn check_reload(config_path: &Path) -> Result<()> {
+    let path = config_path.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let config = load_config(&path)?;
+        for repo in &config.repositories {
+            tuf_mirror_daemon::keyring::load_keys(repo)?;
+        }
+        Ok(())
+    })
+    .await?
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }
 
@@ -297,5 +360,5 @@ Health: curl http://{addr}/healthz    Stop: Ctrl-C
         root = root.display(),
         addr = server.local_addr(),
     );
-    run_until_signal(service, health, server).await
+    run_until_signal(&config_path, service, health, server).await
 }
