@@ -1,6 +1,7 @@
 //! The daemon's repositories and what runs on them: sync (verify the upstream, mirror
 //! its targets, publish) and re-sign, one cycle at a time per repository.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,7 @@ use crate::keyring::{load_keys, KeyringError};
 use crate::mirror::MirrorKeys;
 use crate::publish::Tree;
 use crate::upstream::{updater, ChainStore};
+use tuf_mirror_client::Updater;
 
 /// Errors of a sync or re-sign, naming the repository.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,11 @@ pub struct RepoRuntime {
     tree: Tree,
     /// The last upstream state verified and published.
     view: Mutex<Option<UpstreamView>>,
+    /// The engine on the upstream, kept between syncs so that a sync verifies and
+    /// fetches only what changed.
+    engine: Arc<Mutex<Option<Updater>>>,
+    /// Roles (name, version) whose target files are all in the tree.
+    mirrored: Arc<Mutex<HashSet<(String, u64)>>>,
     busy: tokio::sync::Mutex<()>,
 }
 
@@ -99,6 +106,8 @@ impl Service {
                 chain: Arc::new(chain),
                 tree: Tree::new(published_dir(state_dir).join(name)),
                 view: Mutex::new(None),
+                engine: Arc::new(Mutex::new(None)),
+                mirrored: Arc::new(Mutex::new(HashSet::new())),
                 busy: tokio::sync::Mutex::new(()),
             });
         }
@@ -140,30 +149,60 @@ impl Service {
         let repo = rt.repo.clone();
         let chain = rt.chain.clone();
         let tree_dir = rt.tree.dir().to_owned();
+        let (engine, mirrored) = (rt.engine.clone(), rt.mirrored.clone());
         let view = tokio::task::spawn_blocking(move || -> Result<UpstreamView, ServiceError> {
             let up_err = |e: tuf_mirror_client::Error| ServiceError::Upstream {
                 repo: repo.name.as_str().to_owned(),
                 source: Box::new(e),
             };
-            let mut u = updater(
-                &repo.upstream_metadata,
-                &repo.upstream_root,
-                chain.clone(),
-                repo.upstream_grace,
-            )
-            .map_err(up_err)?;
+            let mut slot = engine
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let u = match slot.as_mut() {
+                Some(u) => u,
+                None => slot.insert(
+                    updater(
+                        &repo.upstream_metadata,
+                        &repo.upstream_root,
+                        chain.clone(),
+                        repo.upstream_grace,
+                    )
+                    .map_err(up_err)?,
+                ),
+            };
+            // A failed refresh leaves the engine holding only verified metadata: it is
+            // kept, and the next sync goes on from there.
             u.refresh().map_err(up_err)?;
             if let (true, Some(src)) = (repo.mirror_targets, &repo.upstream_targets) {
-                let report =
-                    crate::targets::mirror_targets(&u, src, &tree_dir, 8).map_err(|e| {
-                        ServiceError::Targets {
-                            repo: repo.name.as_str().to_owned(),
-                            source: Box::new(e),
-                        }
-                    })?;
-                tracing::info!(repo = repo.name.as_str(), ?report, "target files mirrored");
+                let mut done = mirrored
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let todo: Vec<_> = u
+                    .roles()
+                    .filter(|r| !done.contains(&(r.name.clone(), r.version)))
+                    .cloned()
+                    .collect();
+                let consistent = u.root().signed.consistent_snapshot;
+                let report = crate::targets::mirror_roles(
+                    todo.iter().map(|r| &**r),
+                    consistent,
+                    src,
+                    &tree_dir,
+                    8,
+                )
+                .map_err(|e| ServiceError::Targets {
+                    repo: repo.name.as_str().to_owned(),
+                    source: Box::new(e),
+                })?;
+                done.extend(todo.iter().map(|r| (r.name.clone(), r.version)));
+                tracing::info!(
+                    repo = repo.name.as_str(),
+                    roles = todo.len(),
+                    ?report,
+                    "target files mirrored"
+                );
             }
-            Ok(UpstreamView::of(&u, chain.chain().map_err(up_err)?))
+            Ok(UpstreamView::of(u, chain.chain().map_err(up_err)?))
         })
         .await
         .map_err(|e| ServiceError::Task {

@@ -32,7 +32,8 @@ use std::sync::{Mutex, PoisonError};
 use tuf_mirror_client::names::check_target_path;
 use tuf_mirror_client::schema::{Hashes, TargetDesc};
 use tuf_mirror_client::{
-    copy_verified, Error as EngineError, ErrorKind, TargetVerifier, Transport, Updater,
+    copy_verified, Error as EngineError, ErrorKind, TargetVerifier, Transport, TrustedTargets,
+    Updater,
 };
 use tuf_mirror_config::Source;
 use url::Url;
@@ -265,6 +266,24 @@ pub fn mirror_targets(
     tree_dir: &Path,
     workers: usize,
 ) -> Result<TargetsReport, TargetsError> {
+    mirror_roles(
+        updater.roles().map(|r| &**r),
+        updater.root().signed.consistent_snapshot,
+        upstream_targets,
+        tree_dir,
+        workers,
+    )
+}
+
+/// [`mirror_targets`] for the targets of some roles only (those that changed since the
+/// last successful copy); `consistent` is the upstream root's `consistent_snapshot`.
+pub fn mirror_roles<'a>(
+    roles: impl IntoIterator<Item = &'a TrustedTargets>,
+    consistent: bool,
+    upstream_targets: &Source,
+    tree_dir: &Path,
+    workers: usize,
+) -> Result<TargetsReport, TargetsError> {
     let (base, transport) =
         transport_for(upstream_targets).map_err(|source| TargetsError::Unusable {
             upstream: upstream_targets.to_string(),
@@ -272,7 +291,7 @@ pub fn mirror_targets(
         })?;
     let mut seen = HashSet::new();
     let mut jobs: Vec<(&str, &TargetDesc)> = Vec::new();
-    for role in updater.roles() {
+    for role in roles {
         for (path, desc) in &role.targets {
             if seen.insert((path.as_str(), desc.length, &desc.hashes.0)) {
                 jobs.push((path, desc));
@@ -283,7 +302,7 @@ pub fn mirror_targets(
     let copier = Copier {
         base,
         transport: &*transport,
-        consistent: updater.root().signed.consistent_snapshot,
+        consistent,
         tree_dir,
     };
     let total = jobs.len();
