@@ -17,8 +17,8 @@
 # The files: a 534-byte timestamp.json and a 57,000-byte metadata file (the size of a bin
 # in a 100,000-target, 256-bin repository). While it runs, timestamp.json is replaced by
 # rename every second, as a re-sign does, and errors are counted. The mirror side is the
-# `serve::tests::bench_server` harness of the daemon's test binary (release build, two
-# runtime workers); it stops by itself after the run even if this script is killed.
+# daemon's `serve_bench` example (release build, two runtime workers); it stops by itself
+# after the run even if this script is killed.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,11 +58,11 @@ PY
 chmod 644 "$DIR"/published/r/metadata/*
 FILES=(r/metadata/timestamp.json r/metadata/3.bins-0a.json)
 
-echo "building the daemon's test binary (release, incremental)..." >&2
-json=$(cd "$REPO" && cargo test --release -p tuf-mirror-daemon --lib --no-run --message-format=json 2>/dev/null)
-BIN=$(grep -o '"executable":"[^"]*tuf_mirror_daemon-[^"]*"' <<<"$json" | tail -1 | cut -d'"' -f4)
-if [[ -z $BIN || ! -x $BIN ]]; then
-  echo "bench/serve.sh: could not find the daemon's test binary" >&2
+echo "building the daemon's serve_bench example (release, incremental)..." >&2
+(cd "$REPO" && cargo build --release -p tuf-mirror-daemon --example serve_bench)
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/examples/serve_bench
+if [[ ! -x $BIN ]]; then
+  echo "bench/serve.sh: could not find $BIN" >&2
   exit 1
 fi
 
@@ -102,7 +102,7 @@ total=$(((ROUNDS * ${#FILES[@]} * 2) * (SECS + 2) + 60))
 env TUF_MIRROR_BENCH_LISTEN=127.0.0.1:$MIRROR_PORT TUF_MIRROR_BENCH_TREE=$DIR/published \
   TUF_MIRROR_BENCH_SECONDS=$total RUST_LOG=warn \
   ${SERVE_BENCH_CACHE_TTL_MS:+TUF_MIRROR_BENCH_CACHE_TTL_MS=$SERVE_BENCH_CACHE_TTL_MS} \
-  "$BIN" --ignored --exact serve::tests::bench_server --nocapture >"$DIR/mirror.log" 2>&1 &
+  "$BIN" >"$DIR/mirror.log" 2>&1 &
 PIDS+=($!)
 
 wait_up() {

@@ -607,29 +607,3 @@ async fn a_real_client_gets_files() {
         (200, Some("application/json"), "{\"role\":\"a/b\"}")
     );
 }
-
-/// Not a test: the server for `bench/serve.sh`, on `TUF_MIRROR_BENCH_LISTEN` over the
-/// published tree `TUF_MIRROR_BENCH_TREE`, for `TUF_MIRROR_BENCH_SECONDS` (default 600),
-/// with `TUF_MIRROR_BENCH_CACHE_TTL_MS` (default: the default 1 s; 0 measures the disk
-/// path), on two worker threads like the 2-core machines it is measured on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a server for bench/serve.sh"]
-async fn bench_server() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
-    let mut config = ServeConfig::new(
-        var("TUF_MIRROR_BENCH_LISTEN").parse().unwrap(),
-        var("TUF_MIRROR_BENCH_TREE").into(),
-    );
-    if let Ok(ms) = std::env::var("TUF_MIRROR_BENCH_CACHE_TTL_MS") {
-        config.cache_ttl = Duration::from_millis(ms.parse().unwrap());
-    }
-    let seconds = std::env::var("TUF_MIRROR_BENCH_SECONDS").map_or(600, |s| s.parse().unwrap());
-    let server = bind(config).await.unwrap();
-    eprintln!("bench server on {}", server.local_addr());
-    server
-        .run(
-            HealthHandle::new(Vec::<String>::new()),
-            tokio::time::sleep(Duration::from_secs(seconds)),
-        )
-        .await;
-}
