@@ -7,6 +7,8 @@
 //! `TUF_MIRROR_CRASH_CYCLES` sets the number of kills (default 200).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -20,41 +22,12 @@ use tuf_mirror_tests::{fixtures, peers};
 const TARGETS: [&str; 3] = ["hello.txt", "releases/app-1.0.tar.gz", "packages/beta.txt"];
 
 fn write_up(repo: &RepoBuilder, dir: &Path) {
-    let p = repo.publish();
-    p.write_to(&dir.join("up")).unwrap();
-    std::fs::write(dir.join("up/root.json"), p.trust_anchor()).unwrap();
+    common::write_upstream(&repo.publish(), dir);
 }
 
 fn setup(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir.join("k")).unwrap();
-    for role in ["root", "snapshot", "timestamp"] {
-        tuf_mirror_keys::generate(
-            tuf_mirror_keys::Algorithm::Ed25519,
-            &dir.join(format!("k/{role}.pem")),
-        )
-        .unwrap();
-    }
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[server]
-state_dir = "{d}/state"
-[[repository]]
-name = "r"
-upstream_metadata = "{d}/up/metadata"
-upstream_targets = "{d}/up/targets"
-upstream_root = "{d}/up/root.json"
-root_keys = ["file:{d}/k/root.pem"]
-root_threshold = 1
-snapshot_keys = ["file:{d}/k/snapshot.pem"]
-timestamp_keys = ["file:{d}/k/timestamp.pem"]
-"#,
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    config
+    common::generate_keys(dir);
+    common::write_config(dir, "")
 }
 
 fn mirror(config: &Path, what: &str) -> Command {

@@ -3,6 +3,8 @@
 //! check, and a candidate that fails verification publishing nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -87,28 +89,11 @@ fn keys() -> MirrorKeys {
 }
 
 fn config(dir: &Path) -> Config {
-    let text = format!(
-        r#"[server]
-state_dir = "{d}/state"
-[[repository]]
-name = "r"
-upstream_metadata = "{d}/up/metadata"
-upstream_targets = "{d}/up/targets"
-upstream_root = "{d}/up/root.json"
-root_keys = ["file:{d}/k/root.pem"]
-root_threshold = 1
-snapshot_keys = ["file:{d}/k/snapshot.pem"]
-timestamp_keys = ["file:{d}/k/timestamp.pem"]
-"#,
-        d = dir.display()
-    );
-    Config::from_str_at(&text, dir.join("config.toml")).unwrap()
+    common::config(dir, "")
 }
 
 fn write_up(repo: &RepoBuilder, dir: &Path) {
-    let p = repo.publish();
-    p.write_to(&dir.join("up")).unwrap();
-    std::fs::write(dir.join("up/root.json"), p.trust_anchor()).unwrap();
+    common::write_upstream(&repo.publish(), dir);
 }
 
 fn refreshed(dir: &Path, chain: &Arc<ChainStore>) -> Updater {

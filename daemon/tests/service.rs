@@ -5,6 +5,8 @@
 //! nothing and the last good state stays served.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -58,33 +60,9 @@ fn setup(dir: &Path) -> Config {
 }
 
 fn setup_with(dir: &Path, repo: &tuf_mirror_tests::builder::PublishedRepo, extra: &str) -> Config {
-    repo.write_to(&dir.join("up")).unwrap();
-    std::fs::write(dir.join("up/root.json"), repo.trust_anchor()).unwrap();
-    std::fs::create_dir_all(dir.join("k")).unwrap();
-    for role in ["root", "snapshot", "timestamp"] {
-        tuf_mirror_keys::generate(
-            tuf_mirror_keys::Algorithm::Ed25519,
-            &dir.join(format!("k/{role}.pem")),
-        )
-        .unwrap();
-    }
-    let text = format!(
-        r#"[server]
-state_dir = "{d}/state"
-[[repository]]
-name = "r"
-upstream_metadata = "{d}/up/metadata"
-upstream_targets = "{d}/up/targets"
-upstream_root = "{d}/up/root.json"
-root_keys = ["file:{d}/k/root.pem"]
-root_threshold = 1
-snapshot_keys = ["file:{d}/k/snapshot.pem"]
-timestamp_keys = ["file:{d}/k/timestamp.pem"]
-{extra}
-"#,
-        d = dir.display()
-    );
-    Config::from_str_at(&text, dir.join("config.toml")).unwrap()
+    common::write_upstream(repo, dir);
+    common::generate_keys(dir);
+    common::config(dir, extra)
 }
 
 const TARGETS: [&str; 3] = ["hello.txt", "releases/app-1.0.tar.gz", "packages/beta.txt"];

@@ -1,0 +1,51 @@
+//! A one-repository daemon setup shared by the daemon's tests: the upstream in `DIR/up`,
+//! file keys in `DIR/k`, state in `DIR/state`.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use tuf_mirror_config::Config;
+use tuf_mirror_tests::builder::PublishedRepo;
+
+/// Writes `repo` as the upstream, with its trust anchor at `DIR/up/root.json`.
+pub fn write_upstream(repo: &PublishedRepo, dir: &Path) {
+    repo.write_to(&dir.join("up")).unwrap();
+    std::fs::write(dir.join("up/root.json"), repo.trust_anchor()).unwrap();
+}
+
+/// Generates the mirror's root, snapshot and timestamp keys (ed25519 files).
+pub fn generate_keys(dir: &Path) {
+    std::fs::create_dir_all(dir.join("k")).unwrap();
+    for role in ["root", "snapshot", "timestamp"] {
+        let path = dir.join(format!("k/{role}.pem"));
+        tuf_mirror_keys::generate(tuf_mirror_keys::Algorithm::Ed25519, &path).unwrap();
+    }
+}
+
+/// Writes `DIR/config.toml` for repository `r` (plus `extra` lines in its table).
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        r#"[server]
+state_dir = "{d}/state"
+[[repository]]
+name = "r"
+upstream_metadata = "{d}/up/metadata"
+upstream_targets = "{d}/up/targets"
+upstream_root = "{d}/up/root.json"
+root_keys = ["file:{d}/k/root.pem"]
+root_threshold = 1
+snapshot_keys = ["file:{d}/k/snapshot.pem"]
+timestamp_keys = ["file:{d}/k/timestamp.pem"]
+{extra}
+"#,
+        d = dir.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// [`write_config`], loaded.
+pub fn config(dir: &Path, extra: &str) -> Config {
+    Config::load(write_config(dir, extra)).unwrap()
+}
