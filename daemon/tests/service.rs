@@ -316,3 +316,79 @@ async fn an_upstream_long_expired_is_mirrored_within_the_grace_and_clients_succe
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_upstreams_publish_nothing_and_are_reported() {
+    let mut up = fixtures::basic();
+    up.bump_version(TIMESTAMP);
+    let mut cases: Vec<(&str, tuf_mirror_tests::builder::PublishedRepo, &str)> = Vec::new();
+    // A rolled-back upstream: the timestamp goes back to version 1.
+    cases.push((
+        "rollback",
+        fixtures::basic().publish(),
+        "timestamp rollback",
+    ));
+    // A hostile target path in a new targets version.
+    let mut hostile = up.clone();
+    hostile.patch_signed(tuf_mirror_tests::builder::TARGETS, |s| {
+        s["targets"]["../../etc/passwd"] =
+            serde_json::json!({"length": 1, "hashes": {"sha256": "00"}});
+    });
+    hostile.bump_version(tuf_mirror_tests::builder::TARGETS);
+    hostile.bump_version(SNAPSHOT);
+    hostile.bump_version(TIMESTAMP);
+    cases.push((
+        "hostile target path",
+        hostile.publish(),
+        "refused target name",
+    ));
+    // Stale beyond grace (none configured).
+    let mut stale = up.clone();
+    stale.bump_version(TIMESTAMP);
+    stale.set_expires(TIMESTAMP, "2001-01-01T00:00:00Z");
+    cases.push(("stale", stale.publish(), "timestamp metadata expired"));
+    for (what, repo, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let config = setup_with(dir, &up.publish(), "");
+        let service = Service::open(
+            &config,
+            Arc::new(MemLedger::default()),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        service.sync("r").await.unwrap();
+        let ts = published_dir(&config.server.state_dir).join("r/metadata/timestamp.json");
+        let served = std::fs::read(&ts).unwrap();
+        repo.write_to(&dir.join("up")).unwrap();
+        let e = service.sync("r").await.unwrap_err();
+        let msg = tuf_mirror_daemon::service::display_chain(&e);
+        assert!(
+            msg.contains("repository r") && msg.contains(want),
+            "{what}: {msg}"
+        );
+        assert_eq!(
+            std::fs::read(&ts).unwrap(),
+            served,
+            "{what}: nothing published"
+        );
+        // The last good state is still re-signed.
+        assert!(service.resign("r").await.is_ok(), "{what}");
+    }
+    // Unreachable: a closed port on loopback.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let mut cfg = setup_with(tmp2.path(), &fixtures::load("basic").unwrap(), "");
+    cfg.repositories[0].upstream_metadata =
+        tuf_mirror_config::Source::Http("http://127.0.0.1:9/metadata/".parse().unwrap());
+    let service =
+        Service::open(&cfg, Arc::new(MemLedger::default()), Arc::new(SystemClock)).unwrap();
+    let e = service.sync("r").await.unwrap_err();
+    let msg = tuf_mirror_daemon::service::display_chain(&e);
+    assert!(msg.contains("127.0.0.1:9"), "{msg}");
+    match e {
+        ServiceError::Upstream { source, .. } => {
+            assert_eq!(source.kind(), tuf_mirror_client::ErrorKind::Retryable)
+        }
+        other => panic!("{other:?}"),
+    }
+}
