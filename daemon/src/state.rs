@@ -19,8 +19,8 @@
 //!
 //! sled 0.34 is from 2021 and calls itself beta, so every write returns only after
 //! `flush`: when [`State::reserve`] returns, the reservation survives a crash of the
-//! process (power loss is down to sled's fsync). Concurrent reservations of one role
-//! are serialized by compare-and-swap.
+//! process (the SIGKILL test in this module checks that; power loss is down to sled's
+//! fsync). Concurrent reservations of one role are serialized by compare-and-swap.
 //!
 //! The API is synchronous and a call may fsync: async callers use
 //! `tokio::task::spawn_blocking`.
@@ -29,6 +29,8 @@ mod error;
 mod migrate;
 mod record;
 
+#[cfg(test)]
+mod crash;
 #[cfg(test)]
 mod tests;
 
