@@ -4,7 +4,8 @@
 //! at least the last version the child reported, never go back, and carry the content
 //! hash bound to that version; every other record must still decode.
 //!
-//! The child is this test binary itself, running the ignored test [`child`].
+//! The child is this test binary itself, running this same test with
+//! `TUF_MIRROR_STATE_CRASH_CHILD` naming the database.
 //! `TUF_MIRROR_STATE_CRASH_KILLS` sets the number of kills (default 200),
 //! `TUF_MIRROR_STATE_CRASH_SEED` the random seed (printed, for a replay).
 
@@ -23,6 +24,7 @@ use crate::clock::{Clock, SystemClock};
 
 const CHILD_ENV: &str = "TUF_MIRROR_STATE_CRASH_CHILD";
 const REPO: &str = "crash";
+const TEST: &str = "state::crash::sigkill_never_loses_a_flushed_reservation";
 
 fn content(role: Role, version: u64) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, format!("{role} {version}").as_bytes());
@@ -33,25 +35,22 @@ fn content(role: Role, version: u64) -> [u8; 32] {
 
 /// The child: reserve timestamp versions (and snapshot and root ones, less often),
 /// report each on stdout once `reserve` has returned, and write the other records
-/// in between.
-#[test]
-#[ignore = "the child process of sigkill_never_loses_a_flushed_reservation"]
-fn child() {
-    let Some(dir) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
+/// in between, until killed.
+fn child(dir: &Path) -> ! {
     let mut out = std::io::stdout().lock();
     // libtest may have printed the test name without a newline: reports start a line
     // with a marker.
     writeln!(out, "\n@@ start").unwrap();
-    let state = State::open(Path::new(&dir)).unwrap();
+    let state = State::open(dir).unwrap();
     writeln!(out, "@@ open").unwrap();
     let mut next: HashMap<Role, u64> = HashMap::new();
     for role in Role::ALL {
         let hw = state.high_water(REPO, role).unwrap();
         next.insert(role, hw.map_or(1, |m| m.version + 1));
     }
-    for i in 0u64.. {
+    let mut i = 0u64;
+    loop {
+        i += 1;
         let roles: &[Role] = match (i % 3, i % 10) {
             (_, 0) => &Role::ALL,
             (0, _) => &[Role::Snapshot, Role::Timestamp],
@@ -138,6 +137,9 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn sigkill_never_loses_a_flushed_reservation() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        child(Path::new(&dir));
+    }
     let kills = env_u64("TUF_MIRROR_STATE_CRASH_KILLS").unwrap_or(200);
     let seed = env_u64("TUF_MIRROR_STATE_CRASH_SEED").unwrap_or_else(|| {
         u64::from(std::process::id()) ^ SystemClock.now().as_nanosecond() as u64
@@ -166,8 +168,7 @@ fn sigkill_never_loses_a_flushed_reservation() {
         };
         let spawned = Instant::now();
         let mut child = Command::new(&exe)
-            .args(["--exact", "state::crash::child", "--ignored", "--nocapture"])
-            .args(["--test-threads=1"])
+            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &db)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
