@@ -182,7 +182,7 @@ fn main() {
 async fn run(a: &Args, config: &Config) {
     let state_dir = &config.server.state_dir;
     std::fs::create_dir_all(state_dir).unwrap();
-    let state = State::open(&state_dir.join("state.sled")).unwrap();
+    let state = State::open(&state_dir.join("state.redb")).unwrap();
     let ledger: Arc<dyn Ledger> = Arc::new(state);
     let service = Service::open(config, ledger.clone(), Arc::new(SystemClock)).unwrap();
     let tree = published_dir(state_dir).join(REPO);

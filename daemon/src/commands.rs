@@ -27,7 +27,7 @@ fn load_config(path: &Path) -> Result<Config> {
 }
 
 fn open_ledger(config: &Config) -> Result<Arc<dyn Ledger>> {
-    let path = config.server.state_dir.join("state.sled");
+    let path = config.server.state_dir.join("state.redb");
     let state = tuf_mirror_daemon::state::State::open(&path)
         .with_context(|| format!("opening the state store {}", path.display()))?;
     Ok(Arc::new(state))
@@ -93,7 +93,7 @@ pub async fn once(config: &Path, repo: Option<String>, pass: Pass) -> Result<()>
 /// Prints what each repository serves and its sync history.
 pub fn status(config_path: &Path, json: bool) -> Result<()> {
     let config = load_config(config_path)?;
-    let state = tuf_mirror_daemon::state::State::open(&config.server.state_dir.join("state.sled"))?;
+    let state = tuf_mirror_daemon::state::State::open(&config.server.state_dir.join("state.redb"))?;
     let mut out = serde_json::Map::new();
     for repo in &config.repositories {
         let name = repo.name.as_str();

@@ -2,7 +2,7 @@
 //! `tuf-mirror-client`, republishes their targets metadata byte for byte, re-signs root,
 //! snapshot and timestamp with the mirror's keys, and serves the result over HTTP.
 //!
-//! Modules are named after what they own; only [`state`] touches sled and only
+//! Modules are named after what they own; only [`state`] touches the state database and only
 //! [`serve`] answers HTTP.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

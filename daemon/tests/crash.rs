@@ -89,7 +89,11 @@ fn killed_at_random_moments_the_served_tree_always_verifies() {
     let mut upstream = fixtures::basic();
     write_up(&upstream, dir);
     let config = setup(dir);
+    let started = std::time::Instant::now();
     let out = mirror(&config, "sync").output().unwrap();
+    // Kills are spread over the time of a whole first sync (later runs are quicker): every
+    // phase, and some after the end.
+    let span_us = (started.elapsed().as_micros() as u64).max(1_000);
     assert!(
         out.status.success(),
         "{}",
@@ -139,8 +143,7 @@ fn killed_at_random_moments_the_served_tree_always_verifies() {
         rng ^= rng << 17;
         let what = if i % 3 == 0 { "sync" } else { "resign" };
         let mut child = mirror(&config, what).spawn().unwrap();
-        // A run takes about 0.3 s in a debug build: kills land in every phase, and some after it.
-        std::thread::sleep(Duration::from_micros(rng % 250_000));
+        std::thread::sleep(Duration::from_micros(rng % span_us));
         if child.try_wait().unwrap().is_none() {
             killed_mid_run += 1;
         }
@@ -167,7 +170,7 @@ fn killed_at_random_moments_the_served_tree_always_verifies() {
         seen.len()
     );
     assert!(
-        killed_mid_run * 4 > cycles,
+        killed_mid_run * 8 > cycles,
         "too few kills landed mid-run: {killed_mid_run}/{cycles}"
     );
 }
