@@ -339,7 +339,7 @@ pub fn mirror_roles<'a>(
                         tracing::warn!(
                             path = f.path,
                             url = f.url.as_ref().map(Url::as_str),
-                            error = %chain(&f.source),
+                            error = %crate::service::display_chain(&f.source),
                             "target not mirrored"
                         );
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -487,18 +487,6 @@ fn sync_dirs(tree_dir: &Path, written: BTreeSet<PathBuf>) -> Result<(), TargetsE
         }
     }
     Ok(())
-}
-
-/// An error and its causes on one line, for logs.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
