@@ -261,6 +261,11 @@ impl Updater {
             })
     }
 
+    /// Sets the time the next refresh validates expiry against.
+    pub fn set_time(&mut self, time: ValidationTime) {
+        self.config.time = time;
+    }
+
     /// Runs the client workflow: root chain, timestamp, snapshot, targets, and in
     /// all-roles mode every delegated role.
     pub fn refresh(&mut self) -> Result<()> {

@@ -40,7 +40,7 @@ use tough::schema::decoded::{Decoded, Hex};
 use tough::schema::{Hashes, KeyHolder, Metafile, Role, RoleKeys, RoleType, Root, Snapshot};
 use tuf_mirror_config::Config;
 use tuf_mirror_daemon::clock::SystemClock;
-use tuf_mirror_daemon::cycle::{Ledger, Mirror};
+use tuf_mirror_daemon::cycle::{Ledger, Memo, Mirror};
 use tuf_mirror_daemon::mirror::{self, MirrorKey, SignedDoc};
 use tuf_mirror_daemon::publish::Tree;
 use tuf_mirror_daemon::service::{published_dir, Service};
@@ -218,8 +218,9 @@ async fn run(a: &Args, config: &Config) {
     out("resign_tick_ms_min", format!("{lo:.3}"));
     out("resign_tick_ms_max", format!("{hi:.3}"));
 
-    // Part of a tick: reading back what is served (`Mirror::served`, which a tick does
-    // first: it reads and parses the served root, snapshot and timestamp).
+    // Reading back what is served (`Mirror::served`: the served root, snapshot and
+    // timestamp, read and parsed). The first cycle after a start does it once; later
+    // ticks keep the served state in memory.
     let repo = &config.repositories[0];
     let keys = tuf_mirror_daemon::keyring::load_keys(repo).unwrap();
     let m = Mirror {
@@ -228,6 +229,7 @@ async fn run(a: &Args, config: &Config) {
         keys: &keys,
         ledger: &*ledger,
         clock: &SystemClock,
+        memo: &Memo::default(),
     };
     let mut reads = Vec::new();
     for _ in 0..a.runs {
@@ -261,7 +263,7 @@ async fn run(a: &Args, config: &Config) {
         .unwrap();
         let ts = mirror::sign(
             "timestamp",
-            mirror::timestamp_signed(v, now + day, &s),
+            mirror::timestamp_signed(v, now + day, &s.meta()),
             &[&ts_key],
         )
         .await
@@ -272,7 +274,7 @@ async fn run(a: &Args, config: &Config) {
         let t = Instant::now();
         let ts = mirror::sign(
             "timestamp",
-            mirror::timestamp_signed(v, now + day, snap),
+            mirror::timestamp_signed(v, now + day, &snap.meta()),
             &[&ts_key],
         )
         .await

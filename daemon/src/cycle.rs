@@ -2,10 +2,10 @@
 //! version, reserve each version durably, sign, verify the candidate state as a client
 //! would, and publish it in the crash-safe order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -18,7 +18,7 @@ use tuf_mirror_config::Repository;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::mirror::{self, MirrorKeys, SignedDoc};
+use crate::mirror::{self, FileMeta, MirrorKeys, SignedDoc, Unsigned};
 use crate::publish::{Publication, Tree};
 
 /// Durable version bookkeeping (implemented by the state store).
@@ -38,6 +38,20 @@ pub trait Ledger: Send + Sync {
     fn check_clock(&self, repo: &str, now: Timestamp) -> Result<(), CycleError>;
     /// Records a signing time.
     fn record_signing(&self, repo: &str, now: Timestamp) -> Result<(), CycleError>;
+    /// Reserves every entry as [`Ledger::reserve`] does and records `at` as the last
+    /// signing time. A store should do it in one durable write; this default makes one
+    /// call per entry.
+    fn reserve_all(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        entries: &[Reservation],
+    ) -> Result<(), CycleError> {
+        for r in entries {
+            self.reserve(repo, r.role, r.version, r.content_sha256)?;
+        }
+        self.record_signing(repo, at)
+    }
     /// Records how a sync ended (`error` is `None` on success). Kept for `status`.
     fn record_sync(
         &self,
@@ -47,6 +61,27 @@ pub trait Ledger: Send + Sync {
     ) -> Result<(), CycleError> {
         let _ = (repo, at, error);
         Ok(())
+    }
+}
+
+/// A mirror role version about to be signed, with the sha256 of its canonical content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// Role.
+    pub role: &'static str,
+    /// Version.
+    pub version: u64,
+    /// sha256 of the canonical `signed`.
+    pub content_sha256: [u8; 32],
+}
+
+impl Reservation {
+    fn of(u: &Unsigned, role: &'static str) -> Self {
+        Reservation {
+            role,
+            version: u.version(),
+            content_sha256: u.content_sha256(),
+        }
     }
 }
 
@@ -125,17 +160,11 @@ pub struct UpstreamView {
 impl UpstreamView {
     /// What a re-sign without an upstream needs: the targets role and its keys, as the
     /// mirror root being served lists them (verbatim copies of the upstream's).
-    fn from_served(mirror_root: &[u8]) -> Self {
-        let v: Value = serde_json::from_slice(mirror_root).unwrap_or_default();
-        let targets: RoleKeys = serde_json::from_value(v["signed"]["roles"]["targets"].clone())
-            .unwrap_or(RoleKeys {
-                keyids: Vec::new(),
-                threshold: u64::MAX,
-            });
+    fn from_served(root: &ServedRoot) -> Self {
         UpstreamView {
-            root_bytes: Arc::from(mirror_root),
+            root_bytes: root.bytes.clone(),
             root_version: 0,
-            targets,
+            targets: root.targets.clone(),
             roles: Vec::new(),
             snapshot: None,
             timestamp: None,
@@ -159,15 +188,119 @@ impl UpstreamView {
     }
 }
 
-/// What the mirror serves now, read back from its own tree.
+/// The newest mirror root served.
+#[derive(Debug, Clone)]
+pub struct ServedRoot {
+    /// Version.
+    pub version: u64,
+    /// Expiry.
+    pub expires: Timestamp,
+    /// The file's bytes.
+    pub bytes: Arc<[u8]>,
+    /// Its targets role (the upstream's key ids and threshold).
+    pub targets: RoleKeys,
+}
+
+/// The snapshot served.
+#[derive(Debug, Clone)]
+pub struct ServedSnapshot {
+    /// Version, length and sha256 of the file.
+    pub file: FileMeta,
+    /// Expiry.
+    pub expires: Timestamp,
+    /// Its `meta`.
+    pub meta: Value,
+}
+
+/// What the mirror serves now.
 #[derive(Debug, Clone)]
 pub struct Served {
-    /// Newest mirror root: version, expiry, raw bytes.
-    pub root: (u64, Timestamp, Vec<u8>),
-    /// Current snapshot: version, expiry, its `meta`.
-    pub snapshot: (u64, Timestamp, Value),
+    /// Newest mirror root.
+    pub root: ServedRoot,
+    /// Current snapshot.
+    pub snapshot: ServedSnapshot,
     /// Current timestamp version.
     pub timestamp: u64,
+}
+
+impl ServedRoot {
+    fn parse(bytes: Arc<[u8]>) -> Option<Self> {
+        let (version, expires, signed) = doc_fields(&bytes)?;
+        let targets = serde_json::from_value(signed["roles"]["targets"].clone()).ok()?;
+        Some(ServedRoot {
+            version,
+            expires,
+            bytes,
+            targets,
+        })
+    }
+}
+
+/// What one repository's cycles keep in memory between runs, so that a re-sign tick
+/// costs a timestamp and not a re-read of the tree: the served state as last
+/// published, which upstream files are already on disk, and the engine that verified
+/// the served state (a new candidate is verified as a client holding the previous
+/// state would, fetching only what changed). Empty at start-up and after any failed
+/// cycle; the next cycle then reads the served tree back once.
+#[derive(Default)]
+pub struct Memo(Mutex<Option<Memory>>);
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo").finish_non_exhaustive()
+    }
+}
+
+impl Memo {
+    fn take(&self) -> Option<Memory> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn put(&self, m: Memory) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(m);
+    }
+
+    /// Forgets everything: the next cycle reads the served tree back.
+    pub fn clear(&self) {
+        drop(self.take());
+    }
+}
+
+struct Memory {
+    served: Served,
+    /// Upstream targets roles (name, version) whose file is in the tree.
+    roles_on_disk: HashSet<(String, u64)>,
+    /// Highest upstream root version in `upstream/`.
+    upstream_root_on_disk: u64,
+    upstream_snapshot_on_disk: Option<u64>,
+    upstream_timestamp_on_disk: Option<Arc<[u8]>>,
+    verifier: Option<Verifier>,
+}
+
+impl Memory {
+    fn new(served: Served) -> Self {
+        Memory {
+            served,
+            roles_on_disk: HashSet::new(),
+            upstream_root_on_disk: 0,
+            upstream_snapshot_on_disk: None,
+            upstream_timestamp_on_disk: None,
+            verifier: None,
+        }
+    }
+}
+
+/// The engine that verified the served state, over the tree with candidate files
+/// laid on top.
+struct Verifier {
+    engine: Updater,
+    overlay: Arc<Overlay>,
 }
 
 /// What a cycle did.
@@ -197,18 +330,29 @@ pub struct Mirror<'a> {
     pub ledger: &'a dyn Ledger,
     /// Wall time.
     pub clock: &'a dyn Clock,
+    /// What its cycles keep between runs (one per repository and tree).
+    pub memo: &'a Memo,
 }
 
 fn doc_fields(bytes: &[u8]) -> Option<(u64, Timestamp, Value)> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    let signed = v.get("signed")?;
+    let mut v: Value = serde_json::from_slice(bytes).ok()?;
+    let signed = v.get_mut("signed")?.take();
     let version = signed.get("version")?.as_u64()?;
     let expires: Timestamp = signed.get("expires")?.as_str()?.parse().ok()?;
-    Some((version, expires, signed.clone()))
+    Some((version, expires, signed))
 }
 
 fn dur(d: std::time::Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}
+
+fn same_role_keys(a: &RoleKeys, b: &RoleKeys) -> bool {
+    let sorted = |k: &RoleKeys| {
+        let mut ids = k.keyids.clone();
+        ids.sort();
+        ids
+    };
+    a.threshold == b.threshold && sorted(a) == sorted(b)
 }
 
 impl Mirror<'_> {
@@ -216,7 +360,7 @@ impl Mirror<'_> {
         self.repo.name.as_str().to_owned()
     }
 
-    /// Reads what is served now; `None` before the first publish.
+    /// Reads what is served now from the tree; `None` before the first publish.
     pub fn served(&self) -> Result<Option<Served>, CycleError> {
         let md = self.tree.dir().join("metadata");
         let read = |f: &str| -> Result<Option<Vec<u8>>, CycleError> {
@@ -230,17 +374,21 @@ impl Mirror<'_> {
             return Ok(None);
         };
         let bad = |f: &str| self.served_err(&md.join(f), "not a TUF metadata file");
-        let (rv, rexp, _) = doc_fields(&root).ok_or_else(|| bad("root.json"))?;
+        let root = ServedRoot::parse(Arc::from(root)).ok_or_else(|| bad("root.json"))?;
         let (tv, _, tsigned) = doc_fields(&ts).ok_or_else(|| bad("timestamp.json"))?;
         let sv = tsigned["meta"]["snapshot.json"]["version"]
             .as_u64()
             .ok_or_else(|| bad("timestamp.json"))?;
         let sname = format!("{sv}.snapshot.json");
         let sbytes = read(&sname)?.ok_or_else(|| bad(&sname))?;
-        let (_, sexp, ssigned) = doc_fields(&sbytes).ok_or_else(|| bad(&sname))?;
+        let (_, sexp, mut ssigned) = doc_fields(&sbytes).ok_or_else(|| bad(&sname))?;
         Ok(Some(Served {
-            root: (rv, rexp, root),
-            snapshot: (sv, sexp, ssigned["meta"].clone()),
+            root,
+            snapshot: ServedSnapshot {
+                file: FileMeta::of(sv, &sbytes),
+                expires: sexp,
+                meta: ssigned["meta"].take(),
+            },
             timestamp: tv,
         }))
     }
@@ -253,31 +401,16 @@ impl Mirror<'_> {
         }
     }
 
+    fn sign_err(&self, source: mirror::MirrorError) -> CycleError {
+        CycleError::Sign {
+            repo: self.name(),
+            source,
+        }
+    }
+
     fn next_version(&self, role: &str, served: Option<u64>) -> Result<u64, CycleError> {
         let hw = self.ledger.high_water(self.repo.name.as_str(), role)?;
         Ok(served.unwrap_or(0).max(hw.unwrap_or(0)) + 1)
-    }
-
-    async fn sign_new(
-        &self,
-        role: &'static str,
-        signed: Value,
-        keys: &[&mirror::MirrorKey],
-    ) -> Result<SignedDoc, CycleError> {
-        let version = signed["version"].as_u64().unwrap_or(0);
-        // DESIGN 6.2: the version is recorded, and flushed, before it is signed.
-        self.ledger.reserve(
-            self.repo.name.as_str(),
-            role,
-            version,
-            mirror::content_sha256(&signed),
-        )?;
-        mirror::sign(role, signed, keys)
-            .await
-            .map_err(|source| CycleError::Sign {
-                repo: self.name(),
-                source,
-            })
     }
 
     /// Signs and publishes a new mirror state over the verified upstream `up`: a new
@@ -296,15 +429,34 @@ impl Mirror<'_> {
     }
 
     async fn run(&self, fresh_up: Option<&UpstreamView>) -> Result<Outcome, CycleError> {
+        // Whatever fails below leaves the memo empty: the next cycle starts from the
+        // tree as it is on disk.
+        let mem = match self.memo.take() {
+            Some(m) => Some(m),
+            None => self.served()?.map(Memory::new),
+        };
+        let (out, mem) = self.run_with(fresh_up, mem).await?;
+        if let Some(m) = mem {
+            self.memo.put(m);
+        }
+        Ok(out)
+    }
+
+    async fn run_with(
+        &self,
+        fresh_up: Option<&UpstreamView>,
+        mut mem: Option<Memory>,
+    ) -> Result<(Outcome, Option<Memory>), CycleError> {
         let repo = self.repo.name.as_str();
         let now = self.clock.now();
         self.ledger.check_clock(repo, now)?;
-        let served = self.served()?;
+        let mut verifier = mem.as_mut().and_then(|m| m.verifier.take());
+        let served = mem.as_ref().map(|m| &m.served);
         let from_served;
-        let up = match (fresh_up, &served) {
+        let up = match (fresh_up, served) {
             (Some(up), _) => up,
             (None, Some(s)) => {
-                from_served = UpstreamView::from_served(&s.root.2);
+                from_served = UpstreamView::from_served(&s.root);
                 &from_served
             }
             (None, None) => {
@@ -316,131 +468,220 @@ impl Mirror<'_> {
         };
         let exp = &self.repo.expires;
         let mut out = Outcome::default();
+        let mut reservations = Vec::new();
 
         // Root.
-        let mut roots: Vec<SignedDoc> = Vec::new();
-        let wanted_targets = up.targets.clone();
-        let root_needed = match &served {
-            None => true,
-            Some(s) => {
-                let v: Value = serde_json::from_slice(&s.root.2).unwrap_or_default();
-                let t = &v["signed"]["roles"]["targets"];
-                let mut ids: Vec<String> =
-                    serde_json::from_value(t["keyids"].clone()).unwrap_or_default();
-                ids.sort();
-                let mut want = wanted_targets.keyids.clone();
-                want.sort();
-                ids != want
-                    || t["threshold"].as_u64() != Some(wanted_targets.threshold)
-                    || s.root.1.duration_since(now) < dur(exp.root) / 4
-            }
-        };
+        let root_needed = served.is_none_or(|s| {
+            !same_role_keys(&s.root.targets, &up.targets)
+                || s.root.expires.duration_since(now) < dur(exp.root) / 4
+        });
+        let mut new_root = None;
         if root_needed {
             if (self.keys.root.len() as u64) < self.keys.root_threshold {
                 out.root_signature_needed = true;
             } else {
-                let version = self.next_version("root", served.as_ref().map(|s| s.root.0))?;
+                let version = self.next_version("root", served.map(|s| s.root.version))?;
                 let signed = mirror::root_signed(version, now + dur(exp.root), self.keys, up)
-                    .map_err(|source| CycleError::Sign {
-                        repo: self.name(),
-                        source,
-                    })?;
-                let keys: Vec<_> = self.keys.root.iter().collect();
-                roots.push(self.sign_new("root", signed, &keys).await?);
+                    .map_err(|e| self.sign_err(e))?;
+                let u = Unsigned::new("root", signed);
+                reservations.push(Reservation::of(&u, "root"));
+                new_root = Some(u);
                 out.root = Some(version);
             }
         }
 
         // Snapshot.
-        let roles = &up.roles;
-        let meta = match (fresh_up, &served) {
-            (None, Some(s)) => s.snapshot.2.clone(),
-            _ => mirror::snapshot_signed(0, now, roles.iter().map(|r| &**r))["meta"].take(),
-        };
-        let snapshot_needed = match &served {
-            None => true,
-            Some(s) => {
-                s.snapshot.2 != meta || s.snapshot.1.duration_since(now) < dur(exp.snapshot) / 2
+        let meta = match (fresh_up, served) {
+            (None, Some(_)) => None,
+            _ => {
+                Some(mirror::snapshot_signed(0, now, up.roles.iter().map(|r| &**r))["meta"].take())
             }
         };
-        let snapshot = if snapshot_needed {
-            let version = self.next_version("snapshot", served.as_ref().map(|s| s.snapshot.0))?;
-            let signed = mirror::snapshot_from_meta(version, now + dur(exp.snapshot), meta);
-            let keys: Vec<_> = self.keys.snapshot.iter().collect();
-            out.snapshot = Some(version);
-            Some(self.sign_new("snapshot", signed, &keys).await?)
-        } else {
-            None
+        let snapshot_needed = match served {
+            None => true,
+            Some(s) => {
+                meta.as_ref().is_some_and(|m| *m != s.snapshot.meta)
+                    || s.snapshot.expires.duration_since(now) < dur(exp.snapshot) / 2
+            }
         };
-        let snapshot_for_ts = match &snapshot {
-            Some(s) => s.clone(),
-            None => {
-                let v = served.as_ref().map_or(0, |s| s.snapshot.0);
-                let bytes =
-                    std::fs::read(self.tree.dir().join(format!("metadata/{v}.snapshot.json")))
-                        .map_err(|e| {
-                            self.served_err(&self.tree.dir().join("metadata"), &e.to_string())
-                        })?;
-                SignedDoc {
-                    version: v,
-                    bytes,
-                    content_sha256: [0; 32],
+        let mut new_snapshot = None;
+        if snapshot_needed {
+            let version = self.next_version("snapshot", served.map(|s| s.snapshot.file.version))?;
+            let meta = match (meta, served) {
+                (Some(m), _) => m,
+                (None, Some(s)) => s.snapshot.meta.clone(),
+                (None, None) => Value::Object(serde_json::Map::new()),
+            };
+            let signed = mirror::snapshot_from_meta(version, now + dur(exp.snapshot), meta);
+            let u = Unsigned::new("snapshot", signed);
+            reservations.push(Reservation::of(&u, "snapshot"));
+            new_snapshot = Some(u);
+            out.snapshot = Some(version);
+        }
+        // DESIGN 6.2: every version is recorded, and flushed, before it is signed.
+        let roots: Vec<SignedDoc> = match new_root {
+            Some(u) => {
+                self.ledger.reserve_all(repo, now, &reservations)?;
+                let keys: Vec<_> = self.keys.root.iter().collect();
+                vec![mirror::sign_unsigned(u, &keys)
+                    .await
+                    .map_err(|e| self.sign_err(e))?]
+            }
+            None => Vec::new(),
+        };
+        let snapshot = match new_snapshot {
+            Some(u) => {
+                if roots.is_empty() {
+                    self.ledger.reserve_all(repo, now, &reservations)?;
                 }
+                let keys: Vec<_> = self.keys.snapshot.iter().collect();
+                let doc = mirror::sign_unsigned(u, &keys)
+                    .await
+                    .map_err(|e| self.sign_err(e))?;
+                Some((doc.meta(), doc))
+            }
+            None => None,
+        };
+        let snapshot_meta = match (&snapshot, served) {
+            (Some((m, _)), _) => *m,
+            (None, Some(s)) => s.snapshot.file,
+            // A cycle with nothing served always signs a snapshot.
+            (None, None) => {
+                return Err(CycleError::State {
+                    repo: self.name(),
+                    reason: "no snapshot to list in the timestamp".into(),
+                })
             }
         };
 
         // Timestamp.
-        let tv = self.next_version("timestamp", served.as_ref().map(|s| s.timestamp))?;
-        let signed = mirror::timestamp_signed(tv, now + dur(exp.timestamp), &snapshot_for_ts);
+        let tv = self.next_version("timestamp", served.map(|s| s.timestamp))?;
+        let ts_expires = now + dur(exp.timestamp);
+        let u = Unsigned::new(
+            "timestamp",
+            mirror::timestamp_signed(tv, ts_expires, &snapshot_meta),
+        );
+        self.ledger
+            .reserve_all(repo, now, &[Reservation::of(&u, "timestamp")])?;
         let keys: Vec<_> = self.keys.timestamp.iter().collect();
-        let timestamp = self.sign_new("timestamp", signed, &keys).await?;
+        let timestamp = mirror::sign_unsigned(u, &keys)
+            .await
+            .map_err(|e| self.sign_err(e))?;
         out.timestamp = tv;
-        out.timestamp_expires = Some(now + dur(exp.timestamp));
-        self.ledger.record_signing(repo, now)?;
+        out.timestamp_expires = Some(ts_expires);
 
+        // What is not on disk yet.
+        let on_disk = |r: &TrustedTargets| {
+            mem.as_ref()
+                .is_some_and(|m| m.roles_on_disk.contains(&(r.name.clone(), r.version)))
+        };
+        let new_roles: Vec<&Arc<TrustedTargets>> =
+            up.roles.iter().filter(|r| !on_disk(r)).collect();
+        let root_floor = mem.as_ref().map_or(0, |m| m.upstream_root_on_disk);
+        let up_snapshot = up.snapshot.as_ref().filter(|(v, _)| {
+            mem.as_ref()
+                .is_none_or(|m| m.upstream_snapshot_on_disk != Some(*v))
+        });
+        let up_timestamp = up.timestamp.as_ref().filter(|t| {
+            mem.as_ref()
+                .is_none_or(|m| m.upstream_timestamp_on_disk.as_deref() != Some(&***t))
+        });
         let publication = Publication {
-            roles: roles
+            roles: new_roles
                 .iter()
                 .map(|r| (r.name.as_str(), r.version, &*r.bytes))
                 .collect(),
-            upstream_roots: up.chain.iter().map(|(v, b)| (*v, &**b)).collect(),
-            upstream_snapshot: up.snapshot.as_ref().map(|(v, b)| (*v, &**b)),
-            upstream_timestamp: up.timestamp.as_deref(),
+            upstream_roots: up
+                .chain
+                .iter()
+                .filter(|(v, _)| *v > root_floor)
+                .map(|(v, b)| (*v, &**b))
+                .collect(),
+            upstream_snapshot: up_snapshot.map(|(v, b)| (*v, &**b)),
+            upstream_timestamp: up_timestamp.map(|t| &**t),
             roots: roots.iter().collect(),
-            snapshot: snapshot.as_ref(),
+            snapshot: snapshot.as_ref().map(|(_, d)| d),
             timestamp: Some(&timestamp),
         };
-        self.verify(&publication, served.as_ref(), now)?;
-        self.tree
-            .publish(&publication)
-            .map_err(|source| CycleError::Publish {
-                repo: self.name(),
-                source,
-            })?;
+        self.verify(&mut verifier, &new_roles, &publication, served, now)?;
+        blocking(|| self.tree.publish(&publication)).map_err(|source| CycleError::Publish {
+            repo: self.name(),
+            source,
+        })?;
         tracing::info!(repo, root = ?out.root, snapshot = ?out.snapshot, timestamp = tv, "published");
-        Ok(out)
+
+        // What is served now.
+        let root = match roots.last() {
+            Some(r) => ServedRoot::parse(Arc::from(r.bytes.as_slice())),
+            None => served.map(|s| s.root.clone()),
+        };
+        let snapshot = match snapshot {
+            Some((file, doc)) => {
+                doc_fields(&doc.bytes).map(|(_, expires, mut signed)| ServedSnapshot {
+                    file,
+                    expires,
+                    meta: signed["meta"].take(),
+                })
+            }
+            None => served.map(|s| s.snapshot.clone()),
+        };
+        let mut next = match (root, snapshot, mem) {
+            (Some(root), Some(snapshot), mem) => {
+                let served = Served {
+                    root,
+                    snapshot,
+                    timestamp: tv,
+                };
+                match mem {
+                    Some(mut m) => {
+                        m.served = served;
+                        m
+                    }
+                    None => Memory::new(served),
+                }
+            }
+            // Nothing to remember (no root could be signed yet): read back next time.
+            _ => return Ok((out, None)),
+        };
+        next.roles_on_disk
+            .extend(new_roles.iter().map(|r| (r.name.clone(), r.version)));
+        if let Some((v, _)) = up.chain.last() {
+            next.upstream_root_on_disk = next.upstream_root_on_disk.max(*v);
+        }
+        if let Some((v, _)) = &up.snapshot {
+            next.upstream_snapshot_on_disk = Some(*v);
+        }
+        if let Some(t) = &up.timestamp {
+            next.upstream_timestamp_on_disk = Some(t.clone());
+        }
+        next.verifier = verifier;
+        Ok((out, Some(next)))
     }
 
-    /// Verifies the candidate state with the engine, as a client holding the root
-    /// served now (or the new root version 1) would, before anything is written: the
-    /// root chain, timestamp, snapshot and targets. The delegated roles are the bytes
-    /// the upstream engine verified against the same delegations, and the snapshot lists
-    /// their hashes computed over those bytes, so they are not verified twice: a cycle
-    /// costs what changed, not the size of the repository.
+    /// Verifies the candidate state with the engine, as a client holding the state
+    /// served now would, before anything is written: the root chain, timestamp,
+    /// snapshot and targets. The engine is kept between cycles, so it fetches only
+    /// what changed. The delegated roles are the bytes the upstream engine verified
+    /// against the same delegations, and the snapshot lists their hashes computed over
+    /// those bytes, so they are not verified twice: a cycle costs what changed, not the
+    /// size of the repository.
     fn verify(
         &self,
+        slot: &mut Option<Verifier>,
+        new_roles: &[&Arc<TrustedTargets>],
         p: &Publication<'_>,
         served: Option<&Served>,
         now: Timestamp,
     ) -> Result<(), CycleError> {
         let mut files: HashMap<String, Arc<[u8]>> = HashMap::new();
-        for (name, version, bytes) in &p.roles {
+        for r in new_roles {
             files.insert(
                 format!(
-                    "metadata/{version}.{}.json",
-                    tuf_mirror_client::names::encode_role(name)
+                    "metadata/{}.{}.json",
+                    r.version,
+                    tuf_mirror_client::names::encode_role(&r.name)
                 ),
-                Arc::from(*bytes),
+                r.bytes.clone(),
             );
         }
         for r in &p.roots {
@@ -461,48 +702,80 @@ impl Mirror<'_> {
                 Arc::from(t.bytes.as_slice()),
             );
         }
-        let anchor: Vec<u8> = match (served, p.roots.first()) {
-            (Some(s), _) => s.root.2.clone(),
-            (None, Some(r)) => r.bytes.clone(),
-            (None, None) => return Ok(()),
-        };
-        let overlay = Overlay {
-            dir: self.tree.dir().to_owned(),
-            files,
-        };
-        let base =
-            Url::parse("http://mirror.invalid/metadata/").map_err(|e| CycleError::State {
-                repo: self.name(),
-                reason: e.to_string(),
-            })?;
-        let mut config = UpdaterConfig::new(base);
-        config.time = ValidationTime::At(now);
-        config.mode = DelegationMode::Lazy;
         let verify_err = |source: tuf_mirror_client::Error| CycleError::Verify {
             repo: self.name(),
             source: Box::new(source),
         };
-        let mut u = Updater::init(
-            config,
-            Arc::new(overlay),
-            Arc::new(MemoryStore::default()),
-            &anchor,
-        )
-        .map_err(verify_err)?;
-        u.refresh().map_err(verify_err)
+        let v = match slot {
+            Some(v) => v,
+            None => {
+                let anchor: Arc<[u8]> = match (served, p.roots.first()) {
+                    (Some(s), _) => s.root.bytes.clone(),
+                    (None, Some(r)) => Arc::from(r.bytes.as_slice()),
+                    (None, None) => return Ok(()),
+                };
+                let overlay = Arc::new(Overlay {
+                    dir: self.tree.dir().to_owned(),
+                    files: Mutex::new(HashMap::new()),
+                });
+                let base = Url::parse("http://mirror.invalid/metadata/").map_err(|e| {
+                    CycleError::State {
+                        repo: self.name(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                let mut config = UpdaterConfig::new(base);
+                config.time = ValidationTime::At(now);
+                config.mode = DelegationMode::Lazy;
+                let engine = Updater::init(
+                    config,
+                    overlay.clone(),
+                    Arc::new(MemoryStore::default()),
+                    &anchor,
+                )
+                .map_err(verify_err)?;
+                slot.insert(Verifier { engine, overlay })
+            }
+        };
+        *v.overlay.lock() = files;
+        v.engine.set_time(ValidationTime::At(now));
+        let r = blocking(|| v.engine.refresh());
+        // The engine keeps what it verified; the candidate files are on disk once
+        // published, and a failed cycle drops the engine with the memo.
+        v.overlay.lock().clear();
+        r.map_err(verify_err)
+    }
+}
+
+/// Runs blocking work (file I/O, parsing, signature checks) without stalling the
+/// other tasks of a multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
 /// The served tree with the candidate files laid over it.
 struct Overlay {
     dir: PathBuf,
-    files: HashMap<String, Arc<[u8]>>,
+    files: Mutex<HashMap<String, Arc<[u8]>>>,
+}
+
+impl Overlay {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<[u8]>>> {
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Transport for Overlay {
     fn fetch(&self, url: &Url) -> tuf_mirror_client::Result<ByteStream> {
         let rel = url.path().trim_start_matches('/');
-        if let Some(b) = self.files.get(rel) {
+        if let Some(b) = self.lock().get(rel) {
             return Ok(Box::new(Cursor::new(b.clone())));
         }
         // Served names keep their percent-encoding on disk, as in the URL.

@@ -137,7 +137,7 @@ pub async fn write_upstream(dir: &Path, timestamp_life: SignedDuration) -> std::
     write("1.snapshot.json".into(), &snapshot_doc)?;
     let ts = sign(
         "timestamp",
-        mirror::timestamp_signed(1, now + timestamp_life, &snapshot_doc),
+        mirror::timestamp_signed(1, now + timestamp_life, &snapshot_doc.meta()),
         &timestamp,
     )
     .await?;

@@ -12,7 +12,6 @@ use aws_lc_rs::digest;
 use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 use tough::sign::Sign;
-use tuf_mirror_client::canonical::canonicalize;
 use tuf_mirror_client::TrustedTargets;
 
 use crate::cycle::UpstreamView;
@@ -187,10 +186,11 @@ pub fn root_signed(
 
 /// One snapshot entry: version, length and sha256 of the exact bytes served.
 pub fn meta_entry(version: u64, bytes: &[u8]) -> Value {
+    let m = FileMeta::of(version, bytes);
     json!({
-        "version": version,
-        "length": bytes.len(),
-        "hashes": { "sha256": hex::encode(digest::digest(&digest::SHA256, bytes)) },
+        "version": m.version,
+        "length": m.length,
+        "hashes": { "sha256": hex::encode(m.sha256) },
     })
 }
 
@@ -228,14 +228,43 @@ pub fn snapshot_from_meta(version: u64, expires: Timestamp, meta: Value) -> Valu
 }
 
 /// The mirror timestamp's `signed`, listing the snapshot served.
-pub fn timestamp_signed(version: u64, expires: Timestamp, snapshot: &SignedDoc) -> Value {
+pub fn timestamp_signed(version: u64, expires: Timestamp, snapshot: &FileMeta) -> Value {
     json!({
         "_type": "timestamp",
         "spec_version": SPEC_VERSION,
         "version": version,
         "expires": expires_string(expires),
-        "meta": { "snapshot.json": meta_entry(snapshot.version, &snapshot.bytes) },
+        "meta": { "snapshot.json": {
+            "version": snapshot.version,
+            "length": snapshot.length,
+            "hashes": { "sha256": hex::encode(snapshot.sha256) },
+        } },
     })
+}
+
+/// What a snapshot or timestamp entry says of a file: version, length and the sha256
+/// of the exact bytes served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Role version.
+    pub version: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// sha256 of the bytes.
+    pub sha256: [u8; 32],
+}
+
+impl FileMeta {
+    /// The entry for `bytes` at `version`.
+    pub fn of(version: u64, bytes: &[u8]) -> Self {
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+        FileMeta {
+            version,
+            length: bytes.len() as u64,
+            sha256,
+        }
+    }
 }
 
 /// A signed document as published.
@@ -249,6 +278,50 @@ pub struct SignedDoc {
     pub content_sha256: [u8; 32],
 }
 
+impl SignedDoc {
+    /// Its snapshot or timestamp entry.
+    pub fn meta(&self) -> FileMeta {
+        FileMeta::of(self.version, &self.bytes)
+    }
+}
+
+/// A role's `signed` in canonical form, ready to be reserved and signed.
+#[derive(Debug, Clone)]
+pub struct Unsigned {
+    role: &'static str,
+    version: u64,
+    signed: Value,
+    msg: Vec<u8>,
+    content_sha256: [u8; 32],
+}
+
+impl Unsigned {
+    /// The canonical form of `signed` (of `role`) and its sha256.
+    pub fn new(role: &'static str, signed: Value) -> Self {
+        let version = signed["version"].as_u64().unwrap_or(0);
+        let msg = canonical(&signed);
+        let mut content_sha256 = [0u8; 32];
+        content_sha256.copy_from_slice(digest::digest(&digest::SHA256, &msg).as_ref());
+        Unsigned {
+            role,
+            version,
+            signed,
+            msg,
+            content_sha256,
+        }
+    }
+
+    /// The version being signed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The sha256 of the canonical `signed` (what a version number is bound to).
+    pub fn content_sha256(&self) -> [u8; 32] {
+        self.content_sha256
+    }
+}
+
 /// The sha256 of the canonical form of `signed`.
 pub fn content_sha256(signed: &Value) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -256,20 +329,91 @@ pub fn content_sha256(signed: &Value) -> [u8; 32] {
     out
 }
 
+/// The canonical JSON form (OLPC, as TUF signs it) of a document built by this module:
+/// object keys sorted by their bytes, no whitespace, strings with only `"` and `\\`
+/// escaped, integers only (a float, which nothing here builds, yields an empty form that
+/// no signature verifies).
 fn canonical(signed: &Value) -> Vec<u8> {
-    // A Value serializes to valid JSON with integers only, which always has a
-    // canonical form.
-    canonicalize(&signed.to_string()).unwrap_or_default()
+    let mut out = Vec::with_capacity(4096);
+    if write_canonical(signed, &mut out).is_none() {
+        out.clear();
+    }
+    out
 }
 
-/// Signs `signed` (of `role`) with every key in `keys`, as pretty JSON with a newline.
+fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Option<()> {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.extend_from_slice(u.to_string().as_bytes());
+            } else {
+                out.extend_from_slice(n.as_i64()?.to_string().as_bytes());
+            }
+        }
+        Value::String(s) => write_canonical_str(s, out),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, e) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(e, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            // Already sorted unless serde_json keeps insertion order; sorting sorted
+            // input is linear.
+            keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical_str(k, out);
+                out.push(b':');
+                write_canonical(&m[k.as_str()], out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Some(())
+}
+
+fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Signs `signed` (of `role`) with every key in `keys`.
 pub async fn sign(
     role: &'static str,
     signed: Value,
     keys: &[&MirrorKey],
 ) -> Result<SignedDoc, MirrorError> {
-    let version = signed["version"].as_u64().unwrap_or(0);
-    let msg = canonical(&signed);
+    sign_unsigned(Unsigned::new(role, signed), keys).await
+}
+
+/// Signs a prepared document with every key in `keys` (each distinct key once). The
+/// root is written as indented JSON for the people who read it; snapshot and timestamp,
+/// which only programs read and which re-signing rewrites often, as compact JSON.
+pub async fn sign_unsigned(u: Unsigned, keys: &[&MirrorKey]) -> Result<SignedDoc, MirrorError> {
+    let Unsigned {
+        role,
+        version,
+        signed,
+        msg,
+        content_sha256,
+    } = u;
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let mut signatures = Vec::with_capacity(keys.len());
     let mut seen: Vec<&str> = Vec::new();
@@ -290,18 +434,41 @@ pub async fn sign(
             })?;
         signatures.push(json!({ "keyid": k.keyid, "sig": hex::encode(sig) }));
     }
-    let mut out = Vec::with_capacity(msg.len() * 2);
-    out.extend_from_slice(
-        serde_json::to_string_pretty(&json!({ "signatures": signatures, "signed": signed }))
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    let doc = json!({ "signatures": signatures, "signed": signed });
+    let mut out = if role == "root" {
+        serde_json::to_vec_pretty(&doc)
+    } else {
+        serde_json::to_vec(&doc)
+    }
+    .unwrap_or_default();
     out.push(b'\n');
-    let mut content = [0u8; 32];
-    content.copy_from_slice(digest::digest(&digest::SHA256, &msg).as_ref());
     Ok(SignedDoc {
         version,
         bytes: out,
-        content_sha256: content,
+        content_sha256,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tuf_mirror_client::canonical::canonicalize;
+
+    #[test]
+    fn the_canonical_writer_matches_the_engine_encoder() {
+        let docs = [
+            json!({"b": 1, "a": [true, false, null, -3, 18446744073709551615u64], "": {}}),
+            json!({"k\"ey": "va\\lue", "ctl": "a\nb\u{1}c\t", "uni": "é😀\u{7f}", "z": []}),
+            json!({"Z": 1, "a": 2, "é": 3, "e": {"y": {"x": [[], [{}]]}}}),
+        ];
+        for d in docs {
+            let ours = canonical(&d);
+            let engine = canonicalize(&d.to_string()).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&engine)
+            );
+        }
+        assert!(canonical(&json!({"f": 1.5})).is_empty());
+    }
 }

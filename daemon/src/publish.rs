@@ -80,35 +80,72 @@ impl Tree {
 
     /// Writes a publication in the crash-safe order.
     pub fn publish(&self, p: &Publication<'_>) -> Result<(), PublishError> {
+        // Each file is fsynced before its rename; the directories that gained names are
+        // fsynced once, before the files clients start from are replaced.
+        let mut dirs = Dirs::default();
         // 1. Upstream targets and delegated roles, versioned, untouched.
         for (name, version, bytes) in &p.roles {
-            write_versioned(&self.role_path(name, *version), bytes)?;
+            write_versioned_in(&self.role_path(name, *version), bytes, &mut dirs)?;
         }
         // 2. The upstream's own chain and state, for upstream-anchored clients.
         let up = self.dir.join("upstream");
         for (version, bytes) in &p.upstream_roots {
-            write_versioned(&up.join(format!("{version}.root.json")), bytes)?;
+            write_versioned_in(&up.join(format!("{version}.root.json")), bytes, &mut dirs)?;
         }
         if let Some((version, bytes)) = p.upstream_snapshot {
-            write_versioned(&up.join(format!("{version}.snapshot.json")), bytes)?;
+            write_versioned_in(
+                &up.join(format!("{version}.snapshot.json")),
+                bytes,
+                &mut dirs,
+            )?;
         }
         if let Some(bytes) = p.upstream_timestamp {
-            write_current(&up.join("timestamp.json"), bytes)?;
+            replace(&up.join("timestamp.json"), bytes, &mut dirs)?;
         }
         // 3. Mirror roots and snapshot, versioned.
         let md = self.dir.join("metadata");
         for root in &p.roots {
-            write_versioned(&md.join(format!("{}.root.json", root.version)), &root.bytes)?;
+            write_versioned_in(
+                &md.join(format!("{}.root.json", root.version)),
+                &root.bytes,
+                &mut dirs,
+            )?;
         }
         if let Some(s) = p.snapshot {
-            write_versioned(&md.join(format!("{}.snapshot.json", s.version)), &s.bytes)?;
+            write_versioned_in(
+                &md.join(format!("{}.snapshot.json", s.version)),
+                &s.bytes,
+                &mut dirs,
+            )?;
         }
+        dirs.sync()?;
         // 4. What clients start from, last: timestamp, then root.
         if let Some(t) = p.timestamp {
             write_current(&md.join("timestamp.json"), &t.bytes)?;
         }
         if let Some(root) = p.roots.last() {
             write_current(&md.join("root.json"), &root.bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// Directories whose entries changed and are not yet durable.
+#[derive(Default)]
+struct Dirs(Vec<PathBuf>);
+
+impl Dirs {
+    fn add(&mut self, dir: &Path) {
+        if !self.0.iter().any(|d| d == dir) {
+            self.0.push(dir.to_owned());
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), PublishError> {
+        for dir in self.0.drain(..) {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(&dir))?;
         }
         Ok(())
     }
@@ -123,6 +160,12 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PublishError + '_ {
 
 /// Writes a versioned file once; an existing file must hold the same bytes.
 pub fn write_versioned(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
+    let mut dirs = Dirs::default();
+    write_versioned_in(path, bytes, &mut dirs)?;
+    dirs.sync()
+}
+
+fn write_versioned_in(path: &Path, bytes: &[u8], dirs: &mut Dirs) -> Result<(), PublishError> {
     match fs::read(path) {
         Ok(existing) if existing == bytes => return Ok(()),
         Ok(_) => {
@@ -133,14 +176,23 @@ pub fn write_versioned(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(path)(e)),
     }
-    write_current(path, bytes)
+    replace(path, bytes, dirs)
 }
 
 /// Replaces a file atomically and durably: temporary file, fsync, rename, fsync of
 /// the directory.
 pub fn write_current(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
+    let mut dirs = Dirs::default();
+    replace(path, bytes, &mut dirs)?;
+    dirs.sync()
+}
+
+/// Temporary file, fsync, rename; the directory is left to `dirs`.
+fn replace(path: &Path, bytes: &[u8], dirs: &mut Dirs) -> Result<(), PublishError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    if !dirs.0.iter().any(|d| d == dir) {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
@@ -148,9 +200,7 @@ pub fn write_current(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
     tmp.write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
+    dirs.add(dir);
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tuf_mirror_config::{Config, Repository};
 
 use crate::clock::Clock;
-use crate::cycle::{CycleError, Ledger, Mirror, Outcome, UpstreamView};
+use crate::cycle::{CycleError, Ledger, Memo, Mirror, Outcome, UpstreamView};
 use crate::keyring::{load_keys, KeyringError};
 use crate::mirror::MirrorKeys;
 use crate::publish::Tree;
@@ -70,6 +70,8 @@ pub struct RepoRuntime {
     engine: Arc<Mutex<Option<Updater>>>,
     /// Roles (name, version) whose target files are all in the tree.
     mirrored: Arc<Mutex<HashSet<(String, u64)>>>,
+    /// What its cycles keep between runs.
+    memo: Memo,
     busy: tokio::sync::Mutex<()>,
 }
 
@@ -108,6 +110,7 @@ impl Service {
                 view: Mutex::new(None),
                 engine: Arc::new(Mutex::new(None)),
                 mirrored: Arc::new(Mutex::new(HashSet::new())),
+                memo: Memo::default(),
                 busy: tokio::sync::Mutex::new(()),
             });
         }
@@ -137,6 +140,7 @@ impl Service {
             keys: &rt.keys,
             ledger: &*self.ledger,
             clock: &*self.clock,
+            memo: &rt.memo,
         }
     }
 

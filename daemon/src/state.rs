@@ -18,10 +18,10 @@
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
-use crate::cycle::{CycleError, Ledger};
+use crate::cycle::{CycleError, Ledger, Reservation};
 
 /// The record format this build writes and reads.
 pub const FORMAT: u32 = 1;
@@ -183,25 +183,28 @@ impl State {
         txn.commit().map_err(|e| self.db_err(e))
     }
 
-    fn get<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StateError> {
-        let Some(v) = self.raw_get(key)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&v)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path: self.path.clone(),
-                key: key.to_owned(),
-                reason: e.to_string(),
-            })
-    }
-
-    fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StateError::Corrupt {
+    fn decode<T: for<'de> Deserialize<'de>>(&self, key: &str, v: &[u8]) -> Result<T, StateError> {
+        serde_json::from_slice(v).map_err(|e| StateError::Corrupt {
             path: self.path.clone(),
             key: key.to_owned(),
             reason: e.to_string(),
-        })?;
+        })
+    }
+
+    fn encode<T: Serialize>(&self, key: &str, value: &T) -> Result<Vec<u8>, StateError> {
+        serde_json::to_vec(value).map_err(|e| StateError::Corrupt {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn get<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StateError> {
+        self.raw_get(key)?.map(|v| self.decode(key, &v)).transpose()
+    }
+
+    fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        let bytes = self.encode(key, value)?;
         self.raw_put(key, &bytes)
     }
 
@@ -222,26 +225,59 @@ impl State {
         version: u64,
         content_sha256: &[u8; 32],
     ) -> Result<(), StateError> {
-        let content = hex::encode(content_sha256);
-        if let Some((reserved, c)) = self.high_water(repo, role)? {
-            if version < reserved || (version == reserved && c != content) {
-                return Err(StateError::Reserved {
-                    repo: repo.to_owned(),
-                    role: role.to_owned(),
-                    version,
-                    reserved,
-                    same_version: version == reserved,
-                });
+        self.reserve_all(repo, None, &[(role, version, *content_sha256)])
+    }
+
+    /// Reserves every `(role, version, content_sha256)` as [`State::reserve`] does, and
+    /// records `at` as the last signing time, in one durable transaction: all or
+    /// nothing.
+    pub fn reserve_all(
+        &self,
+        repo: &str,
+        at: Option<Timestamp>,
+        entries: &[(&str, u64, [u8; 32])],
+    ) -> Result<(), StateError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut table = txn.open_table(RECORDS).map_err(|e| self.db_err(e))?;
+            for (role, version, content_sha256) in entries {
+                let key = format!("mark/{repo}/{role}");
+                let old = table
+                    .get(key.as_str())
+                    .map_err(|e| self.db_err(e))?
+                    .map(|v| self.decode::<Mark>(&key, v.value()))
+                    .transpose()?;
+                let content = hex::encode(content_sha256);
+                if let Some(m) = old {
+                    let (reserved, version) = (m.version, *version);
+                    if version < reserved || (version == reserved && m.content_sha256 != content) {
+                        return Err(StateError::Reserved {
+                            repo: repo.to_owned(),
+                            role: (*role).to_owned(),
+                            version,
+                            reserved,
+                            same_version: version == reserved,
+                        });
+                    }
+                }
+                let mark = Mark {
+                    format: FORMAT,
+                    version: *version,
+                    content_sha256: content,
+                };
+                table
+                    .insert(key.as_str(), self.encode(&key, &mark)?.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+            if let Some(at) = at {
+                let key = format!("signed/{repo}");
+                let rec = self.encode(&key, &Signed { format: FORMAT, at })?;
+                table
+                    .insert(key.as_str(), rec.as_slice())
+                    .map_err(|e| self.db_err(e))?;
             }
         }
-        self.put(
-            &format!("mark/{repo}/{role}"),
-            &Mark {
-                format: FORMAT,
-                version,
-                content_sha256: content,
-            },
-        )
+        txn.commit().map_err(|e| self.db_err(e))
     }
 
     /// Refuses when `now` is earlier than the last signing time of `repo`.
@@ -297,6 +333,19 @@ impl Ledger for State {
         content_sha256: [u8; 32],
     ) -> Result<(), CycleError> {
         State::reserve(self, repo, role, version, &content_sha256).map_err(|e| cycle_err(repo, e))
+    }
+
+    fn reserve_all(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        entries: &[Reservation],
+    ) -> Result<(), CycleError> {
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|r| (r.role, r.version, r.content_sha256))
+            .collect();
+        State::reserve_all(self, repo, Some(at), &entries).map_err(|e| cycle_err(repo, e))
     }
 
     fn check_clock(&self, repo: &str, now: Timestamp) -> Result<(), CycleError> {

@@ -15,11 +15,11 @@ use tough::sign::Sign;
 use tuf_mirror_client::Updater;
 use tuf_mirror_config::{Config, Source};
 use tuf_mirror_daemon::clock::FixedClock;
-use tuf_mirror_daemon::cycle::{CycleError, Ledger, Mirror, UpstreamView};
+use tuf_mirror_daemon::cycle::{CycleError, Ledger, Memo, Mirror, UpstreamView};
 use tuf_mirror_daemon::mirror::{MirrorKey, MirrorKeys};
 use tuf_mirror_daemon::publish::Tree;
 use tuf_mirror_daemon::upstream::{updater, ChainStore};
-use tuf_mirror_tests::builder::{RepoBuilder, TestKey, SNAPSHOT, TARGETS, TIMESTAMP};
+use tuf_mirror_tests::builder::{RepoBuilder, TestKey, ROOT, SNAPSHOT, TARGETS, TIMESTAMP};
 use tuf_mirror_tests::{fixtures, peers};
 
 #[derive(Default)]
@@ -182,6 +182,7 @@ async fn publish_resign_sync_and_rotate() {
         keys: &keys,
         ledger: &ledger,
         clock: &clock,
+        memo: &Memo::default(),
     };
     let chain = Arc::new(ChainStore::open(&dir.join("state"), "r").unwrap());
 
@@ -236,6 +237,26 @@ async fn publish_resign_sync_and_rotate() {
     python_downloads(&tree_dir, &["hello.txt", "releases/app-2.0.tar.gz"]);
     assert!(tree_dir.join("upstream/2.root.json").exists());
 
+    // The upstream rotates its root key: the mirror root stays (it lists the same
+    // targets keys), the new upstream root is republished for upstream-anchored
+    // clients, and clients of the mirror go on.
+    upstream.rotate_role_keys(ROOT, [TestKey::ed25519_from_label("root-2")], 1);
+    upstream.bump_version(SNAPSHOT);
+    upstream.bump_version(TIMESTAMP);
+    write_up(&upstream, dir);
+    let up = refreshed(dir, &chain);
+    assert_eq!(up.root().version(), 3);
+    let o = m
+        .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((o.root, o.snapshot), (None, None));
+    assert_eq!(
+        std::fs::read(tree_dir.join("upstream/3.root.json")).unwrap(),
+        std::fs::read(dir.join("up/metadata/3.root.json")).unwrap()
+    );
+    python_downloads(&tree_dir, &["hello.txt", "releases/app-2.0.tar.gz"]);
+
     // A version reserved but never published (a crash) is skipped, never reused.
     ledger.reserve("r", "timestamp", 9, [7; 32]).unwrap();
     let o = m
@@ -288,6 +309,7 @@ async fn a_candidate_that_does_not_verify_publishes_nothing() {
         keys: &keys,
         ledger: &ledger,
         clock: &clock,
+        memo: &Memo::default(),
     }
     .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
     .await
@@ -302,6 +324,7 @@ async fn a_candidate_that_does_not_verify_publishes_nothing() {
         keys: &wrong,
         ledger: &ledger,
         clock: &clock,
+        memo: &Memo::default(),
     }
     .cycle(&UpstreamView::of(&up, chain.chain().unwrap()))
     .await

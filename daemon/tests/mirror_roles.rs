@@ -71,7 +71,7 @@ async fn build_mirror(up: &Path, out: &Path, expires_in_days: i64) -> Updater {
     .unwrap();
     let timestamp = sign(
         "timestamp",
-        timestamp_signed(1, exp, &snapshot),
+        timestamp_signed(1, exp, &snapshot.meta()),
         &[&keys.timestamp[0]],
     )
     .await
