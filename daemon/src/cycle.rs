@@ -523,13 +523,13 @@ impl Mirror<'_> {
             Some(u) => {
                 self.ledger.reserve_all(repo, now, &reservations)?;
                 let keys: Vec<_> = self.keys.root.iter().collect();
-                vec![mirror::sign_unsigned(u, &keys)
+                vec![mirror::sign_unsigned(&u, &keys)
                     .await
                     .map_err(|e| self.sign_err(e))?]
             }
             None => Vec::new(),
         };
-        let snapshot = match new_snapshot {
+        let snapshot = match &new_snapshot {
             Some(u) => {
                 if roots.is_empty() {
                     self.ledger.reserve_all(repo, now, &reservations)?;
@@ -542,6 +542,7 @@ impl Mirror<'_> {
             }
             None => None,
         };
+        let snapshot_unsigned = new_snapshot;
         let snapshot_meta = match (&snapshot, served) {
             (Some((m, _)), _) => *m,
             (None, Some(s)) => s.snapshot.file,
@@ -564,7 +565,7 @@ impl Mirror<'_> {
         self.ledger
             .reserve_all(repo, now, &[Reservation::of(&u, "timestamp")])?;
         let keys: Vec<_> = self.keys.timestamp.iter().collect();
-        let timestamp = mirror::sign_unsigned(u, &keys)
+        let timestamp = mirror::sign_unsigned(&u, &keys)
             .await
             .map_err(|e| self.sign_err(e))?;
         out.timestamp = tv;
@@ -610,38 +611,48 @@ impl Mirror<'_> {
         })?;
         tracing::info!(repo, root = ?out.root, snapshot = ?out.snapshot, timestamp = tv, "published");
 
-        // What is served now.
-        let root = match roots.last() {
-            Some(r) => ServedRoot::parse(Arc::from(r.bytes.as_slice())),
-            None => served.map(|s| s.root.clone()),
+        // What is served now: the memo is updated in place (the snapshot meta of a
+        // large repository is not copied on every tick).
+        let new_root = match roots.last() {
+            Some(r) => match ServedRoot::parse(Arc::from(r.bytes.as_slice())) {
+                Some(r) => Some(r),
+                None => return Ok((out, None)),
+            },
+            None => None,
         };
-        let snapshot = match snapshot {
-            Some((file, doc)) => {
-                doc_fields(&doc.bytes).map(|(_, expires, mut signed)| ServedSnapshot {
-                    file,
-                    expires,
-                    meta: signed["meta"].take(),
-                })
-            }
-            None => served.map(|s| s.snapshot.clone()),
-        };
-        let mut next = match (root, snapshot, mem) {
-            (Some(root), Some(snapshot), mem) => {
-                let served = Served {
-                    root,
-                    snapshot,
-                    timestamp: tv,
-                };
-                match mem {
-                    Some(mut m) => {
-                        m.served = served;
-                        m
-                    }
-                    None => Memory::new(served),
+        let new_snapshot = match (snapshot, snapshot_unsigned) {
+            (Some((file, _)), Some(u)) => {
+                let mut signed = u.into_signed();
+                let expires = signed["expires"].as_str().and_then(|e| e.parse().ok());
+                match expires {
+                    Some(expires) => Some(ServedSnapshot {
+                        file,
+                        expires,
+                        meta: signed["meta"].take(),
+                    }),
+                    None => return Ok((out, None)),
                 }
             }
+            _ => None,
+        };
+        let mut next = match (mem, new_root, new_snapshot) {
+            (Some(mut m), root, snapshot) => {
+                if let Some(r) = root {
+                    m.served.root = r;
+                }
+                if let Some(s) = snapshot {
+                    m.served.snapshot = s;
+                }
+                m.served.timestamp = tv;
+                m
+            }
+            (None, Some(root), Some(snapshot)) => Memory::new(Served {
+                root,
+                snapshot,
+                timestamp: tv,
+            }),
             // Nothing to remember (no root could be signed yet): read back next time.
-            _ => return Ok((out, None)),
+            (None, _, _) => return Ok((out, None)),
         };
         next.roles_on_disk
             .extend(new_roles.iter().map(|r| (r.name.clone(), r.version)));

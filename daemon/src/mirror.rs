@@ -320,6 +320,11 @@ impl Unsigned {
     pub fn content_sha256(&self) -> [u8; 32] {
         self.content_sha256
     }
+
+    /// The document's `signed`.
+    pub fn into_signed(self) -> Value {
+        self.signed
+    }
 }
 
 /// The sha256 of the canonical form of `signed`.
@@ -400,20 +405,18 @@ pub async fn sign(
     signed: Value,
     keys: &[&MirrorKey],
 ) -> Result<SignedDoc, MirrorError> {
-    sign_unsigned(Unsigned::new(role, signed), keys).await
+    sign_unsigned(&Unsigned::new(role, signed), keys).await
 }
 
 /// Signs a prepared document with every key in `keys` (each distinct key once). The
 /// root is written as indented JSON for the people who read it; snapshot and timestamp,
 /// which only programs read and which re-signing rewrites often, as compact JSON.
-pub async fn sign_unsigned(u: Unsigned, keys: &[&MirrorKey]) -> Result<SignedDoc, MirrorError> {
-    let Unsigned {
-        role,
-        version,
-        signed,
-        msg,
-        content_sha256,
-    } = u;
+pub async fn sign_unsigned(u: &Unsigned, keys: &[&MirrorKey]) -> Result<SignedDoc, MirrorError> {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        signatures: &'a [Value],
+        signed: &'a Value,
+    }
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let mut signatures = Vec::with_capacity(keys.len());
     let mut seen: Vec<&str> = Vec::new();
@@ -424,18 +427,21 @@ pub async fn sign_unsigned(u: Unsigned, keys: &[&MirrorKey]) -> Result<SignedDoc
         seen.push(&k.keyid);
         let sig = k
             .signer
-            .sign(&msg, &rng)
+            .sign(&u.msg, &rng)
             .await
             .map_err(|source| MirrorError::Sign {
-                role,
-                version,
+                role: u.role,
+                version: u.version,
                 keyid: k.keyid.clone(),
                 source,
             })?;
         signatures.push(json!({ "keyid": k.keyid, "sig": hex::encode(sig) }));
     }
-    let doc = json!({ "signatures": signatures, "signed": signed });
-    let mut out = if role == "root" {
+    let doc = Envelope {
+        signatures: &signatures,
+        signed: &u.signed,
+    };
+    let mut out = if u.role == "root" {
         serde_json::to_vec_pretty(&doc)
     } else {
         serde_json::to_vec(&doc)
@@ -443,9 +449,9 @@ pub async fn sign_unsigned(u: Unsigned, keys: &[&MirrorKey]) -> Result<SignedDoc
     .unwrap_or_default();
     out.push(b'\n');
     Ok(SignedDoc {
-        version,
+        version: u.version,
         bytes: out,
-        content_sha256,
+        content_sha256: u.content_sha256,
     })
 }
 
