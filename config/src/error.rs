@@ -80,6 +80,13 @@ pub enum Reason {
         /// That role's expiry.
         other: Duration,
     },
+    /// `retention` shorter than the timestamp expiry.
+    RetentionBelowTimestamp {
+        /// The retention.
+        retention: Duration,
+        /// The timestamp expiry.
+        timestamp: Duration,
+    },
     /// `root_threshold` above the number of root keys.
     ThresholdAboveKeys {
         /// The threshold.
@@ -215,6 +222,13 @@ impl fmt::Display for Reason {
                  {role} must not expire before {other_role}",
                 h(expiry),
                 h(other)
+            ),
+            Reason::RetentionBelowTimestamp { retention, timestamp } => write!(
+                f,
+                "{} is shorter than the timestamp expiry {}: a client may use a timestamp \
+                 until it expires, so what it names must stay published that long",
+                h(retention),
+                h(timestamp)
             ),
             Reason::ThresholdAboveKeys { threshold, keys } => write!(
                 f,

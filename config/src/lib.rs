@@ -67,8 +67,8 @@ pub use duration::{HumanDuration, MAX_DURATION};
 pub use error::{ConfigError, Reason};
 pub use key_uri::{AwsKmsKey, KeyUri, Pkcs11Key};
 pub use repository::{
-    Expiries, Repository, RepositoryName, DEFAULT_ROOT_EXPIRY, DEFAULT_SNAPSHOT_EXPIRY,
-    DEFAULT_TIMESTAMP_EXPIRY,
+    Expiries, Repository, RepositoryName, DEFAULT_RETENTION, DEFAULT_ROOT_EXPIRY,
+    DEFAULT_SNAPSHOT_EXPIRY, DEFAULT_TIMESTAMP_EXPIRY,
 };
 pub use schedule::CronSchedule;
 pub use server::{LogFormat, Server, DEFAULT_LISTEN};

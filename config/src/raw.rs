@@ -35,6 +35,7 @@ pub(crate) struct RawRepository {
     pub resign: Option<String>,
     pub mirror_targets: Option<bool>,
     pub upstream_grace: Option<String>,
+    pub retention: Option<String>,
     pub root_keys: Vec<String>,
     pub root_threshold: u64,
     pub snapshot_keys: Vec<String>,

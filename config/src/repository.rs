@@ -24,6 +24,9 @@ pub const DEFAULT_SNAPSHOT_EXPIRY: Duration = Duration::from_secs(7 * 86_400);
 /// Default expiry of the mirror's timestamp: 1 day.
 pub const DEFAULT_TIMESTAMP_EXPIRY: Duration = Duration::from_secs(86_400);
 
+/// How long a superseded metadata version stays published by default: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
 /// The longest span over which re-sign ticks are scanned for gaps: 366 days, so
 /// that every month and weekday is seen.
 const GAP_HORIZON: Duration = Duration::from_secs(366 * 86_400);
@@ -51,6 +54,9 @@ pub struct Repository {
     pub mirror_targets: bool,
     /// How long past its expiry upstream metadata is still accepted; `None` = strict.
     pub upstream_grace: Option<Duration>,
+    /// How long a superseded metadata version stays published ([`DEFAULT_RETENTION`],
+    /// or the timestamp expiry when that is longer).
+    pub retention: Duration,
     /// The mirror root's keys.
     pub root_keys: Vec<KeyUri>,
     /// How many root keys must sign the mirror root.
@@ -195,6 +201,19 @@ impl Repository {
 
         let expires = expiries(&raw.expires, place)?;
         check_resign_gap(&resign, expires.timestamp, place, now)?;
+        let retention = match &raw.retention {
+            None => DEFAULT_RETENTION.max(expires.timestamp),
+            Some(text) => duration::parse(text).map_err(place.invalid("retention"))?,
+        };
+        // A client may use a timestamp until it expires, and with it the snapshot and
+        // roles it names: those must still be there.
+        if retention < expires.timestamp {
+            let reason = Reason::RetentionBelowTimestamp {
+                retention,
+                timestamp: expires.timestamp,
+            };
+            return Err(place.error("retention", reason));
+        }
 
         Ok(Repository {
             name,
@@ -205,6 +224,7 @@ impl Repository {
             resign,
             mirror_targets,
             upstream_grace,
+            retention,
             root_keys,
             root_threshold,
             snapshot_keys,

@@ -111,6 +111,7 @@ fn defaults_of_a_minimal_config() {
     assert_eq!(r.expires.root, DEFAULT_ROOT_EXPIRY);
     assert_eq!(r.expires.snapshot, DEFAULT_SNAPSHOT_EXPIRY);
     assert_eq!(r.expires.timestamp, DEFAULT_TIMESTAMP_EXPIRY);
+    assert_eq!(r.retention, DEFAULT_RETENTION);
     assert_eq!(r.upstream_metadata.to_string(), "https://up.example/one/");
     assert!(config.warnings.is_empty());
 }
@@ -294,6 +295,25 @@ fn upstream_grace_is_off_by_default_and_capped() {
     assert_eq!(zero.repositories[0].upstream_grace, None);
     let e = err(&with("upstream_grace = \"1y\""));
     assert_names(&e, "repository[0].upstream_grace", "a year is written 365d");
+}
+
+#[test]
+fn retention_covers_the_life_of_a_timestamp() {
+    let r = load(&with("retention = \"36h\"")).unwrap();
+    assert_eq!(r.repositories[0].retention, Duration::from_secs(36 * 3600));
+    let e = err(&with("retention = \"12h\""));
+    assert_names(
+        &e,
+        "repository[0].retention",
+        "12h is shorter than the timestamp expiry 1d",
+    );
+    assert_eq!(
+        e.reason(),
+        &Reason::RetentionBelowTimestamp {
+            retention: Duration::from_secs(12 * 3600),
+            timestamp: DEFAULT_TIMESTAMP_EXPIRY
+        }
+    );
 }
 
 #[test]

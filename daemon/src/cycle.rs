@@ -281,6 +281,8 @@ struct Memory {
     upstream_snapshot_on_disk: Option<u64>,
     upstream_timestamp_on_disk: Option<Arc<[u8]>>,
     verifier: Option<Verifier>,
+    /// When superseded versions were last pruned.
+    pruned_at: Option<Timestamp>,
 }
 
 impl Memory {
@@ -292,6 +294,7 @@ impl Memory {
             upstream_snapshot_on_disk: None,
             upstream_timestamp_on_disk: None,
             verifier: None,
+            pruned_at: None,
         }
     }
 }
@@ -666,7 +669,57 @@ impl Mirror<'_> {
             next.upstream_timestamp_on_disk = Some(t.clone());
         }
         next.verifier = verifier;
+        if next
+            .pruned_at
+            .is_none_or(|t| now.duration_since(t) >= PRUNE_EVERY || now < t)
+        {
+            next.pruned_at = Some(now);
+            blocking(|| self.prune(&next, now));
+        }
         Ok((out, Some(next)))
+    }
+
+    /// Removes versions superseded for longer than the retention (best effort: a
+    /// failure is logged and the next pass tries again).
+    fn prune(&self, m: &Memory, now: Timestamp) {
+        let mut keep: HashMap<String, u64> = HashMap::new();
+        if let Some(meta) = m.served.snapshot.meta.as_object() {
+            for (file, entry) in meta {
+                let role = file.strip_suffix(".json").unwrap_or(file);
+                if let Some(v) = entry["version"].as_u64() {
+                    keep.insert(
+                        format!("{}.json", tuf_mirror_client::names::encode_role(role)),
+                        v,
+                    );
+                }
+            }
+        }
+        keep.insert("snapshot.json".into(), m.served.snapshot.file.version);
+        let mut up_keep = HashMap::new();
+        if let Some(v) = m.upstream_snapshot_on_disk {
+            up_keep.insert("snapshot.json".to_owned(), v);
+        }
+        let now = std::time::SystemTime::from(now);
+        let retention = self.repo.retention;
+        for (dir, keep) in [("metadata", &keep), ("upstream", &up_keep)] {
+            let path = self.tree.dir().join(dir);
+            match crate::prune::prune_dir(&path, retention, now, keep) {
+                Ok(p) if p.files > 0 => tracing::info!(
+                    repo = self.repo.name.as_str(),
+                    dir = %path.display(),
+                    files = p.files,
+                    bytes = p.bytes,
+                    "superseded versions removed"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    repo = self.repo.name.as_str(),
+                    dir = %path.display(),
+                    error = %e,
+                    "pruning superseded versions failed"
+                ),
+            }
+        }
     }
 
     /// Verifies the candidate state with the engine, as a client holding the state
@@ -757,6 +810,9 @@ impl Mirror<'_> {
         r.map_err(verify_err)
     }
 }
+
+/// How often superseded versions are looked for (after a publish).
+const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 
 /// Runs blocking work (file I/O, parsing, signature checks) without stalling the
 /// other tasks of a multi-threaded runtime.

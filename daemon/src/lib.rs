@@ -12,6 +12,7 @@ pub mod cycle;
 pub mod demo;
 pub mod keyring;
 pub mod mirror;
+pub mod prune;
 pub mod publish;
 pub mod schedule;
 pub mod serve;

@@ -282,6 +282,25 @@ async fn publish_resign_sync_and_rotate() {
     );
     assert!(s.contains("OK releases/app-2.0.tar.gz"), "{s}");
 
+    // Nine days on, versions superseded for longer than the retention (7 days by
+    // default) are gone; root versions and what the current snapshot names stay, and
+    // clients go on.
+    let nine_days = t0 + SignedDuration::from_hours(24 * 9);
+    clock.set(nine_days);
+    m.resign().await.unwrap();
+    let md = tree_dir.join("metadata");
+    assert!(!md.join("1.snapshot.json").exists());
+    assert!(!md.join("1.releases.json").exists());
+    assert!(md.join("2.releases.json").exists());
+    assert!(md.join("1.root.json").exists() && md.join("2.root.json").exists());
+    assert!(tree_dir.join("upstream/1.root.json").exists());
+    let s = python_downloads_at(
+        &tree_dir,
+        &["releases/app-2.0.tar.gz", "hello.txt"],
+        Some(nine_days),
+    );
+    assert!(s.contains("OK releases/app-2.0.tar.gz"), "{s}");
+
     // The clock stepped back: nothing is signed.
     clock.set(t0);
     assert!(m
