@@ -90,10 +90,73 @@ pub async fn once(config: &Path, repo: Option<String>, pass: Pass) -> Result<()>
     Ok(())
 }
 
+/// The state store opened for reading, beside a running daemon.
+fn open_read_only(config: &Config) -> Result<tuf_mirror_daemon::state::State> {
+    let path = config.server.state_dir.join("state.redb");
+    if !path.exists() {
+        bail!(
+            "no state store at {}: nothing was synced yet (run init)",
+            path.display()
+        );
+    }
+    tuf_mirror_daemon::state::State::open_read_only(&path)
+        .with_context(|| format!("opening the state store {} to read", path.display()))
+}
+
+/// Prints the audit log and checks its chain.
+pub fn audit(config: &Path, repo: Option<&str>, json: bool) -> Result<()> {
+    let config = load_config(config)?;
+    let state = open_read_only(&config)?;
+    let log = state.audit_log()?;
+    let shown: Vec<_> = log
+        .entries
+        .iter()
+        .filter(|e| repo.is_none_or(|r| e.repo == r))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "entries": shown,
+                "head": log.head,
+                "chain": "intact",
+            }))?
+        );
+    } else {
+        for e in &shown {
+            let mut line = format!("{:>6} {} {} {} {}", e.seq, e.at, e.repo, e.action, e.actor);
+            if let Some(r) = &e.role {
+                line.push_str(&format!(" {r}"));
+            }
+            if let Some(v) = e.version {
+                line.push_str(&format!(" v{v}"));
+            }
+            if !e.keyids.is_empty() {
+                line.push_str(&format!(" keys {}", e.keyids.join(",")));
+            }
+            if let Some(d) = &e.detail {
+                line.push_str(&format!(": {d}"));
+            }
+            println!("{line}");
+        }
+        println!(
+            "audit log intact: {} entries ({} shown), head {}",
+            log.entries.len(),
+            shown.len(),
+            if log.head.is_empty() {
+                "none"
+            } else {
+                &log.head
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Prints what each repository serves and its sync history.
 pub fn status(config_path: &Path, json: bool) -> Result<()> {
     let config = load_config(config_path)?;
-    let state = tuf_mirror_daemon::state::State::open(&config.server.state_dir.join("state.redb"))?;
+    let state = open_read_only(&config)?;
     let mut out = serde_json::Map::new();
     for repo in &config.repositories {
         let name = repo.name.as_str();

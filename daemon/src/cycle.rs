@@ -52,6 +52,18 @@ pub trait Ledger: Send + Sync {
         }
         self.record_signing(repo, at)
     }
+    /// Appends an entry to the audit log (a store keeps a tamper-evident one; the
+    /// default keeps none).
+    fn audit(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), CycleError> {
+        let _ = (repo, at, action, detail);
+        Ok(())
+    }
     /// Records how a sync ended (`error` is `None` on success). Kept for `status`.
     fn record_sync(
         &self,
@@ -64,8 +76,9 @@ pub trait Ledger: Send + Sync {
     }
 }
 
-/// A mirror role version about to be signed, with the sha256 of its canonical content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A mirror role version about to be signed, with the sha256 of its canonical content
+/// and the keys that will sign it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     /// Role.
     pub role: &'static str,
@@ -73,14 +86,17 @@ pub struct Reservation {
     pub version: u64,
     /// sha256 of the canonical `signed`.
     pub content_sha256: [u8; 32],
+    /// Key ids of the signing keys.
+    pub keyids: Vec<String>,
 }
 
 impl Reservation {
-    fn of(u: &Unsigned, role: &'static str) -> Self {
+    fn of(u: &Unsigned, role: &'static str, keys: &[mirror::MirrorKey]) -> Self {
         Reservation {
             role,
             version: u.version(),
             content_sha256: u.content_sha256(),
+            keyids: keys.iter().map(|k| k.keyid().to_owned()).collect(),
         }
     }
 }
@@ -487,7 +503,7 @@ impl Mirror<'_> {
                 let signed = mirror::root_signed(version, now + dur(exp.root), self.keys, up)
                     .map_err(|e| self.sign_err(e))?;
                 let u = Unsigned::new("root", signed);
-                reservations.push(Reservation::of(&u, "root"));
+                reservations.push(Reservation::of(&u, "root", &self.keys.root));
                 new_root = Some(u);
                 out.root = Some(version);
             }
@@ -517,7 +533,7 @@ impl Mirror<'_> {
             };
             let signed = mirror::snapshot_from_meta(version, now + dur(exp.snapshot), meta);
             let u = Unsigned::new("snapshot", signed);
-            reservations.push(Reservation::of(&u, "snapshot"));
+            reservations.push(Reservation::of(&u, "snapshot", &self.keys.snapshot));
             new_snapshot = Some(u);
             out.snapshot = Some(version);
         }
@@ -565,8 +581,11 @@ impl Mirror<'_> {
             "timestamp",
             mirror::timestamp_signed(tv, ts_expires, &snapshot_meta),
         );
-        self.ledger
-            .reserve_all(repo, now, &[Reservation::of(&u, "timestamp")])?;
+        self.ledger.reserve_all(
+            repo,
+            now,
+            &[Reservation::of(&u, "timestamp", &self.keys.timestamp)],
+        )?;
         let keys: Vec<_> = self.keys.timestamp.iter().collect();
         let timestamp = mirror::sign_unsigned(&u, &keys)
             .await
@@ -613,6 +632,18 @@ impl Mirror<'_> {
             source,
         })?;
         tracing::info!(repo, root = ?out.root, snapshot = ?out.snapshot, timestamp = tv, "published");
+        // Every signature is in the audit log with its reservation; a publish is
+        // recorded when it changes more than the timestamp.
+        if out.root.is_some() || out.snapshot.is_some() {
+            let detail = format!(
+                "root {}, snapshot {}, timestamp {tv}",
+                out.root.map_or("unchanged".into(), |v| format!("v{v}")),
+                out.snapshot.map_or("unchanged".into(), |v| format!("v{v}")),
+            );
+            if let Err(e) = self.ledger.audit(repo, now, "publish", &detail) {
+                tracing::warn!(repo, error = %crate::service::display_chain(&e), "publish not recorded in the audit log");
+            }
+        }
 
         // What is served now: the memo is updated in place (the snapshot meta of a
         // large repository is not copied on every tick).

@@ -64,6 +64,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the audit log (every signature, publish and import, hash-chained) and
+    /// check its chain; fails, naming the entry, when it was altered. Works beside a
+    /// running daemon.
+    Audit {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this repository's entries (the whole chain is checked).
+        #[arg(long)]
+        repo: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a throwaway upstream, mirror it, re-sign every few seconds and serve it on
     /// 127.0.0.1, printing client commands to try.
     Demo {
@@ -131,6 +145,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { port, dir } => runtime()?.block_on(commands::demo(port, dir)),
         Command::Status { config, json } => commands::status(&config, json),
+        Command::Audit { config, repo, json } => commands::audit(&config, repo.as_deref(), json),
         Command::CheckConfig { config } => check_config(&config),
         Command::Keys {
             command: KeysCommand::Generate { algorithm, out },

@@ -230,6 +230,24 @@ impl Service {
             Err(e) => Err(e),
         };
         let now = self.clock.now();
+        if let (Ok(o), Some(view)) = (
+            &result,
+            rt.view
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref(),
+        ) {
+            let detail = format!(
+                "upstream root v{}, snapshot v{}, {} targets roles; mirror timestamp v{}",
+                view.root_version,
+                view.snapshot.as_ref().map_or(0, |(v, _)| *v),
+                view.roles.len(),
+                o.timestamp
+            );
+            if let Err(e) = self.ledger.audit(name, now, "import", &detail) {
+                tracing::warn!(repo = name, error = %display_chain(&e), "import not recorded in the audit log");
+            }
+        }
         let error = result.as_ref().err().map(|e| display_chain(e));
         if let Some(msg) = &error {
             tracing::error!(repo = name, error = %msg, "sync failed; serving the last good state");

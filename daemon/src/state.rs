@@ -78,6 +78,22 @@ pub enum StateError {
         /// Whether the same version was asked with other content.
         same_version: bool,
     },
+    /// The store was opened read-only.
+    #[error("state store {path} is open read-only")]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The audit log's chain is broken at an entry.
+    #[error("state store {path}: audit entry {seq} {reason}: the log was altered")]
+    AuditBroken {
+        /// The database file.
+        path: PathBuf,
+        /// The first entry that does not fit.
+        seq: u64,
+        /// How.
+        reason: String,
+    },
     /// The wall clock is earlier than the last signing time.
     #[error("repository {repo}: the clock says {now}, earlier than the last signing at {last}; refusing to sign")]
     ClockBehind {
@@ -115,40 +131,193 @@ pub struct SyncRecord {
 }
 
 const RECORDS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("records");
+const AUDIT: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit");
+
+/// What an audit entry records (the store adds the sequence number, the actor and the
+/// chain).
+#[derive(Debug, Clone)]
+pub struct AuditRecord<'a> {
+    /// When.
+    pub at: Timestamp,
+    /// What: `sign`, `publish`, `import`, a ceremony step.
+    pub action: &'a str,
+    /// Repository.
+    pub repo: &'a str,
+    /// Role, where one is concerned.
+    pub role: Option<&'a str>,
+    /// Version, where one is concerned.
+    pub version: Option<u64>,
+    /// Key ids involved.
+    pub keyids: Vec<String>,
+    /// Anything else worth keeping.
+    pub detail: Option<String>,
+}
+
+/// One entry of the hash-chained audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Record format.
+    pub format: u32,
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Who ran the process that wrote it (user and uid).
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Repository.
+    pub repo: String,
+    /// Role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// Key ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyids: Vec<String>,
+    /// Details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// sha256 (hex) of the previous entry as stored; empty for the first.
+    pub prev: String,
+}
+
+/// The audit log, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditLog {
+    /// Entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// sha256 (hex) of the newest entry as stored: compare it with a copy kept elsewhere
+    /// to notice entries removed from the end.
+    pub head: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}
+
+/// The user and uid running this process, for audit entries.
+pub fn actor() -> String {
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "?".into());
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "?".into());
+    format!("{user} (uid {uid})")
+}
 
 /// The daemon's state store.
 #[derive(Debug, Clone)]
 pub struct State {
-    db: std::sync::Arc<redb::Database>,
+    db: std::sync::Arc<Db>,
     path: PathBuf,
+    actor: String,
 }
 
+enum Db {
+    Rw(redb::Database),
+    Ro(redb::ReadOnlyDatabase),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Db::Rw(_) => "Db::Rw",
+            Db::Ro(_) => "Db::Ro",
+        })
+    }
+}
+
+/// The daemon writes; `status` and `audit` read beside it. One writer at a time: a
+/// second writer (a one-shot `sync` while the service runs) is refused.
+const MODE: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
 impl State {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path` for writing.
     pub fn open(path: &Path) -> Result<State, StateError> {
-        let db = redb::Database::create(path).map_err(|e| StateError::Db {
-            path: path.to_owned(),
-            source: e.into(),
-        })?;
+        let db = redb::Builder::new()
+            .set_concurrency_mode(MODE)
+            .create(path)
+            .map_err(|e| StateError::Db {
+                path: path.to_owned(),
+                source: e.into(),
+            })?;
         let s = State {
-            db: std::sync::Arc::new(db),
+            db: std::sync::Arc::new(Db::Rw(db)),
             path: path.to_owned(),
+            actor: actor(),
         };
         match s.raw_get("format")? {
             None => s.raw_put("format", &FORMAT.to_be_bytes())?,
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_slice())
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(u32::MAX);
-                if found > FORMAT {
-                    return Err(StateError::Format {
-                        path: path.to_owned(),
-                        found,
-                    });
-                }
-            }
+            Some(v) => s.check_format(&v)?,
         }
         Ok(s)
+    }
+
+    /// Opens the store at `path` for reading only, beside a running daemon.
+    pub fn open_read_only(path: &Path) -> Result<State, StateError> {
+        let db = redb::Builder::new()
+            .set_concurrency_mode(MODE)
+            .open_read_only(path)
+            .map_err(|e| StateError::Db {
+                path: path.to_owned(),
+                source: e.into(),
+            })?;
+        let s = State {
+            db: std::sync::Arc::new(Db::Ro(db)),
+            path: path.to_owned(),
+            actor: actor(),
+        };
+        if let Some(v) = s.raw_get("format")? {
+            s.check_format(&v)?;
+        }
+        Ok(s)
+    }
+
+    /// Who the audit entries written through this handle name (by default the user
+    /// and uid running the process).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    fn check_format(&self, v: &[u8]) -> Result<(), StateError> {
+        let found = <[u8; 4]>::try_from(v)
+            .map(u32::from_be_bytes)
+            .unwrap_or(u32::MAX);
+        if found > FORMAT {
+            return Err(StateError::Format {
+                path: self.path.clone(),
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StateError> {
+        match &*self.db {
+            Db::Rw(db) => db.begin_read(),
+            Db::Ro(db) => db.begin_read(),
+        }
+        .map_err(|e| self.db_err(e))
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StateError> {
+        match &*self.db {
+            Db::Rw(db) => db.begin_write().map_err(|e| self.db_err(e)),
+            Db::Ro(_) => Err(StateError::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
     }
 
     fn db_err(&self, source: impl Into<redb::Error>) -> StateError {
@@ -164,7 +333,7 @@ impl State {
     }
 
     fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let txn = self.begin_read()?;
         let table = match txn.open_table(RECORDS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -175,7 +344,7 @@ impl State {
     }
 
     fn raw_put(&self, key: &str, value: &[u8]) -> Result<(), StateError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| self.db_err(e))?;
             table.insert(key, value).map_err(|e| self.db_err(e))?;
@@ -237,7 +406,19 @@ impl State {
         at: Option<Timestamp>,
         entries: &[(&str, u64, [u8; 32])],
     ) -> Result<(), StateError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        self.reserve_audited(repo, at, entries, &[])
+    }
+
+    /// [`State::reserve_all`], with one `sign` audit entry per reservation (naming the
+    /// key ids in `keyids`, by position) in the same transaction.
+    pub fn reserve_audited(
+        &self,
+        repo: &str,
+        at: Option<Timestamp>,
+        entries: &[(&str, u64, [u8; 32])],
+        keyids: &[Vec<String>],
+    ) -> Result<(), StateError> {
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| self.db_err(e))?;
             for (role, version, content_sha256) in entries {
@@ -275,9 +456,119 @@ impl State {
                 table
                     .insert(key.as_str(), rec.as_slice())
                     .map_err(|e| self.db_err(e))?;
+                for (i, (role, version, content)) in entries.iter().enumerate() {
+                    self.append_audit(
+                        &txn,
+                        AuditRecord {
+                            at,
+                            action: "sign",
+                            repo,
+                            role: Some(role),
+                            version: Some(*version),
+                            keyids: keyids.get(i).cloned().unwrap_or_default(),
+                            detail: Some(format!("content sha256 {}", hex::encode(content))),
+                        },
+                    )?;
+                }
             }
         }
         txn.commit().map_err(|e| self.db_err(e))
+    }
+
+    /// Appends an audit entry in its own transaction.
+    pub fn audit(&self, record: AuditRecord<'_>) -> Result<AuditEntry, StateError> {
+        let txn = self.begin_write()?;
+        let e = self.append_audit(&txn, record)?;
+        txn.commit().map_err(|e| self.db_err(e))?;
+        Ok(e)
+    }
+
+    fn append_audit(
+        &self,
+        txn: &redb::WriteTransaction,
+        r: AuditRecord<'_>,
+    ) -> Result<AuditEntry, StateError> {
+        let mut table = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+        let (seq, prev) = match table.last().map_err(|e| self.db_err(e))? {
+            Some((k, v)) => (k.value() + 1, sha256_hex(v.value())),
+            None => (1, String::new()),
+        };
+        let entry = AuditEntry {
+            format: FORMAT,
+            seq,
+            at: r.at,
+            actor: self.actor.clone(),
+            action: r.action.to_owned(),
+            repo: r.repo.to_owned(),
+            role: r.role.map(str::to_owned),
+            version: r.version,
+            keyids: r.keyids,
+            detail: r.detail,
+            prev,
+        };
+        let bytes = self.encode("audit", &entry)?;
+        table
+            .insert(seq, bytes.as_slice())
+            .map_err(|e| self.db_err(e))?;
+        tracing::debug!(seq, head = %sha256_hex(&bytes), action = r.action, "audit entry");
+        Ok(entry)
+    }
+
+    /// Every audit entry, oldest first, and the chain checked: each entry's `prev` is
+    /// the sha256 of the previous entry as stored, sequence numbers run without gaps.
+    /// The error names the first entry that does not fit.
+    pub fn audit_log(&self) -> Result<AuditLog, StateError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(AUDIT) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(AuditLog::default()),
+            Err(e) => return Err(self.db_err(e)),
+        };
+        let mut log = AuditLog::default();
+        let mut prev = String::new();
+        let broken = |seq: u64, reason: String| StateError::AuditBroken {
+            path: self.path.clone(),
+            seq,
+            reason,
+        };
+        for item in table.iter().map_err(|e| self.db_err(e))? {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            let (seq, bytes) = (k.value(), v.value());
+            let expected_seq = log.entries.len() as u64 + 1;
+            if seq != expected_seq {
+                return Err(broken(
+                    expected_seq,
+                    format!("missing: the next entry stored is {seq}"),
+                ));
+            }
+            let entry: AuditEntry = serde_json::from_slice(bytes)
+                .map_err(|e| broken(seq, format!("unreadable: {e}")))?;
+            if entry.seq != seq {
+                return Err(broken(
+                    seq,
+                    format!("stored under {seq} but says {}", entry.seq),
+                ));
+            }
+            if entry.prev != prev {
+                return Err(broken(
+                    seq,
+                    format!(
+                        "does not chain to entry {}: it names {} as that entry's hash, which is {}",
+                        seq - 1,
+                        if entry.prev.is_empty() {
+                            "nothing"
+                        } else {
+                            &entry.prev
+                        },
+                        if prev.is_empty() { "none" } else { &prev },
+                    ),
+                ));
+            }
+            prev = sha256_hex(bytes);
+            log.entries.push(entry);
+        }
+        log.head = prev;
+        Ok(log)
     }
 
     /// Refuses when `now` is earlier than the last signing time of `repo`.
@@ -341,15 +632,40 @@ impl Ledger for State {
         at: Timestamp,
         entries: &[Reservation],
     ) -> Result<(), CycleError> {
+        let keyids: Vec<_> = entries.iter().map(|r| r.keyids.clone()).collect();
         let entries: Vec<_> = entries
             .iter()
             .map(|r| (r.role, r.version, r.content_sha256))
             .collect();
-        State::reserve_all(self, repo, Some(at), &entries).map_err(|e| cycle_err(repo, e))
+        State::reserve_audited(self, repo, Some(at), &entries, &keyids)
+            .map_err(|e| cycle_err(repo, e))
     }
 
     fn check_clock(&self, repo: &str, now: Timestamp) -> Result<(), CycleError> {
         State::check_clock(self, repo, now).map_err(|e| cycle_err(repo, e))
+    }
+
+    fn audit(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), CycleError> {
+        State::audit(
+            self,
+            AuditRecord {
+                at,
+                action,
+                repo,
+                role: None,
+                version: None,
+                keyids: Vec::new(),
+                detail: Some(detail.to_owned()),
+            },
+        )
+        .map(drop)
+        .map_err(|e| cycle_err(repo, e))
     }
 
     fn record_signing(&self, repo: &str, now: Timestamp) -> Result<(), CycleError> {
@@ -434,5 +750,84 @@ mod tests {
             s.raw_put("format", &(FORMAT + 1).to_be_bytes()).unwrap();
         }
         assert!(matches!(State::open(&path), Err(StateError::Format { .. })));
+    }
+
+    #[test]
+    fn readers_open_beside_the_writer_and_cannot_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db");
+        let w = State::open(&path).unwrap();
+        w.reserve("r", "timestamp", 3, &[1; 32]).unwrap();
+        let r = State::open_read_only(&path).unwrap();
+        assert_eq!(r.high_water("r", "timestamp").unwrap().unwrap().0, 3);
+        w.reserve("r", "timestamp", 4, &[1; 32]).unwrap();
+        assert_eq!(r.high_water("r", "timestamp").unwrap().unwrap().0, 4);
+        assert!(matches!(
+            r.reserve("r", "timestamp", 5, &[1; 32]),
+            Err(StateError::ReadOnly { .. })
+        ));
+        // A second writer is refused while the first is open.
+        assert!(State::open(&path).is_err());
+    }
+
+    #[test]
+    fn the_audit_chain_names_the_first_entry_that_does_not_fit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = State::open(&tmp.path().join("db"))
+            .unwrap()
+            .with_actor("ops (uid 0)");
+        let at = Timestamp::UNIX_EPOCH;
+        s.reserve_audited(
+            "r",
+            Some(at),
+            &[("snapshot", 1, [1; 32]), ("timestamp", 1, [2; 32])],
+            &[vec!["k1".into()], vec!["k2".into()]],
+        )
+        .unwrap();
+        let record = |action| AuditRecord {
+            at,
+            action,
+            repo: "r",
+            role: None,
+            version: None,
+            keyids: Vec::new(),
+            detail: None,
+        };
+        s.audit(record("publish")).unwrap();
+        let log = s.audit_log().unwrap();
+        assert_eq!(log.entries.len(), 3);
+        assert_eq!(log.entries[1].keyids, ["k2"]);
+        assert_eq!(log.entries[1].actor, "ops (uid 0)");
+        assert_eq!(log.entries[1].prev.len(), 64);
+        // The newest entry altered: the chain cannot tell, the head can.
+        let txn = s.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(AUDIT).unwrap();
+            let mut e: AuditEntry =
+                serde_json::from_slice(t.get(3).unwrap().unwrap().value()).unwrap();
+            e.action = "import".into();
+            t.insert(3, serde_json::to_vec(&e).unwrap().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        let altered = s.audit_log().unwrap();
+        assert_ne!(altered.head, log.head);
+        // The first entry altered: the second names it.
+        let txn = s.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(AUDIT).unwrap();
+            let mut e: AuditEntry =
+                serde_json::from_slice(t.get(1).unwrap().unwrap().value()).unwrap();
+            e.version = Some(9);
+            t.insert(1, serde_json::to_vec(&e).unwrap().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        match s.audit_log() {
+            Err(StateError::AuditBroken { seq: 2, reason, .. }) => {
+                assert!(reason.contains("does not chain to entry 1"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
