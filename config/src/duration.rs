@@ -28,7 +28,12 @@ const UNITS: [(char, u64); 5] = [
     ('s', 1),
 ];
 
-/// Parses a duration such as `90d` or `1d12h`; the error is a reason for a message.
+/// Parses a duration such as `90d` or `1d12h` (the configuration's grammar); the
+/// error is a reason for a message.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse(text)
+}
+
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration; write a number and a unit such as 90d, 12h or 30m".into());

@@ -63,7 +63,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
-pub use duration::{HumanDuration, MAX_DURATION};
+pub use duration::{parse_duration, HumanDuration, MAX_DURATION};
 pub use error::{ConfigError, Reason};
 pub use key_uri::{AwsKmsKey, KeyUri, Pkcs11Key};
 pub use repository::{

@@ -215,6 +215,8 @@ pub struct ServedRoot {
     pub bytes: Arc<[u8]>,
     /// Its targets role (the upstream's key ids and threshold).
     pub targets: RoleKeys,
+    /// Its `signed`.
+    pub signed: Value,
 }
 
 /// The snapshot served.
@@ -248,6 +250,7 @@ impl ServedRoot {
             expires,
             bytes,
             targets,
+            signed,
         })
     }
 }
@@ -489,25 +492,94 @@ impl Mirror<'_> {
         let mut out = Outcome::default();
         let mut reservations = Vec::new();
 
-        // Root.
-        let root_needed = served.is_none_or(|s| {
-            !same_role_keys(&s.root.targets, &up.targets)
-                || s.root.expires.duration_since(now) < dur(exp.root) / 4
-        });
+        // Root: one handed in by the ceremony, or one the daemon signs itself when its
+        // online root keys meet the threshold.
+        let ceremony_root = served.and_then(|s| self.incoming_root(s));
         let mut new_root = None;
-        if root_needed {
-            if (self.keys.root.len() as u64) < self.keys.root_threshold {
-                out.root_signature_needed = true;
-            } else {
-                let version = self.next_version("root", served.map(|s| s.root.version))?;
-                let signed = mirror::root_signed(version, now + dur(exp.root), self.keys, up)
+        let mut new_root_signed: Option<&Value> = None;
+        if let Some((doc, signed)) = &ceremony_root {
+            reservations.push(Reservation {
+                role: "root",
+                version: doc.version,
+                content_sha256: doc.content_sha256,
+                keyids: signature_ids(&doc.bytes),
+            });
+            new_root_signed = Some(signed);
+            out.root = Some(doc.version);
+        } else {
+            let root_needed = served.is_none_or(|s| {
+                !same_role_keys(&s.root.targets, &up.targets)
+                    || s.root.expires.duration_since(now) < dur(exp.root) / 4
+            });
+            if root_needed {
+                // After version 1 the root role is the served root's (offline keys
+                // included); only its keys at hand sign.
+                let (online, threshold) = match served {
+                    Some(s) => {
+                        let listed = crate::ceremony::role_key_ids(&s.root.signed, "root");
+                        let online: Vec<_> = self
+                            .keys
+                            .root
+                            .iter()
+                            .filter(|k| listed.iter().any(|l| l == k.keyid()))
+                            .cloned()
+                            .collect();
+                        let t = s.root.signed["roles"]["root"]["threshold"]
+                            .as_u64()
+                            .unwrap_or(u64::MAX);
+                        (online, t)
+                    }
+                    None => (self.keys.root.clone(), self.keys.root_threshold),
+                };
+                if (online.len() as u64) < threshold {
+                    if served.is_none() {
+                        return Err(CycleError::State {
+                            repo: self.name(),
+                            reason: format!(
+                                "the first mirror root needs {threshold} root key(s) at hand, {} are",
+                                online.len()
+                            ),
+                        });
+                    }
+                    out.root_signature_needed = true;
+                    tracing::warn!(
+                        repo,
+                        online = online.len(),
+                        threshold,
+                        "root signature needed for repository {repo}: the mirror root must change \
+                         (upstream targets keys or expiry) and the root keys at hand do not meet \
+                         the threshold; run the root ceremony"
+                    );
+                } else {
+                    let version = self.next_version("root", served.map(|s| s.root.version))?;
+                    let expires = now + dur(exp.root);
+                    let signed = match served {
+                        Some(s) => mirror::next_root_signed(&s.root.signed, version, expires, up),
+                        None => mirror::root_signed(version, expires, self.keys, up),
+                    }
                     .map_err(|e| self.sign_err(e))?;
-                let u = Unsigned::new("root", signed);
-                reservations.push(Reservation::of(&u, "root", &self.keys.root));
-                new_root = Some(u);
-                out.root = Some(version);
+                    let u = Unsigned::new("root", signed);
+                    reservations.push(Reservation::of(&u, "root", &online));
+                    new_root = Some((u, online));
+                    out.root = Some(version);
+                }
             }
         }
+        if let Some((u, _)) = &new_root {
+            new_root_signed = Some(u.signed());
+        }
+        // New snapshot keys (TUF 5.3.11: clients drop what the old key signed).
+        let snapshot_keys_rotated = match (served, new_root_signed) {
+            (Some(s), Some(n)) => {
+                let sorted = |v: &Value| {
+                    let mut ids = crate::ceremony::role_key_ids(v, "snapshot");
+                    ids.sort();
+                    ids
+                };
+                sorted(&s.root.signed) != sorted(n)
+            }
+            _ => false,
+        };
 
         // Snapshot.
         let meta = match (fresh_up, served) {
@@ -519,7 +591,8 @@ impl Mirror<'_> {
         let snapshot_needed = match served {
             None => true,
             Some(s) => {
-                meta.as_ref().is_some_and(|m| *m != s.snapshot.meta)
+                snapshot_keys_rotated
+                    || meta.as_ref().is_some_and(|m| *m != s.snapshot.meta)
                     || s.snapshot.expires.duration_since(now) < dur(exp.snapshot) / 2
             }
         };
@@ -538,15 +611,19 @@ impl Mirror<'_> {
             out.snapshot = Some(version);
         }
         // DESIGN 6.2: every version is recorded, and flushed, before it is signed.
-        let roots: Vec<SignedDoc> = match new_root {
-            Some(u) => {
+        let roots: Vec<SignedDoc> = match (&new_root, &ceremony_root) {
+            (Some((u, online)), _) => {
                 self.ledger.reserve_all(repo, now, &reservations)?;
-                let keys: Vec<_> = self.keys.root.iter().collect();
-                vec![mirror::sign_unsigned(&u, &keys)
+                let keys: Vec<_> = online.iter().collect();
+                vec![mirror::sign_unsigned(u, &keys)
                     .await
                     .map_err(|e| self.sign_err(e))?]
             }
-            None => Vec::new(),
+            (None, Some((doc, _))) => {
+                self.ledger.reserve_all(repo, now, &reservations)?;
+                vec![doc.clone()]
+            }
+            (None, None) => Vec::new(),
         };
         let snapshot = match &new_snapshot {
             Some(u) => {
@@ -626,12 +703,25 @@ impl Mirror<'_> {
             snapshot: snapshot.as_ref().map(|(_, d)| d),
             timestamp: Some(&timestamp),
         };
-        self.verify(&mut verifier, &new_roles, &publication, served, now)?;
+        if let Err(e) = self.verify(&mut verifier, &new_roles, &publication, served, now) {
+            if ceremony_root.is_some() {
+                // A root handed in that does not verify with the rest must not stop
+                // the next ticks: it is set aside.
+                self.set_aside_incoming(&e.to_string());
+            }
+            return Err(e);
+        }
         blocking(|| self.tree.publish(&publication)).map_err(|source| CycleError::Publish {
             repo: self.name(),
             source,
         })?;
         tracing::info!(repo, root = ?out.root, snapshot = ?out.snapshot, timestamp = tv, "published");
+        if ceremony_root.is_some() {
+            let path = crate::ceremony::incoming_path(self.tree.dir());
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(repo, path = %path.display(), error = %e, "published the root handed in but cannot remove it");
+            }
+        }
         // Every signature is in the audit log with its reservation; a publish is
         // recorded when it changes more than the timestamp.
         if out.root.is_some() || out.snapshot.is_some() {
@@ -708,6 +798,68 @@ impl Mirror<'_> {
             blocking(|| self.prune(&next, now));
         }
         Ok((out, Some(next)))
+    }
+
+    /// A root handed in by `root publish` (`ceremony::incoming_path`), when it follows
+    /// the served root with both thresholds met and lists a configured snapshot and
+    /// timestamp key. One that can never be used is set aside (`root.json.rejected`);
+    /// one waiting for the configuration stays.
+    fn incoming_root(&self, s: &Served) -> Option<(SignedDoc, Value)> {
+        let repo = self.repo.name.as_str();
+        let path = crate::ceremony::incoming_path(self.tree.dir());
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::error!(repo, path = %path.display(), error = %e, "cannot read the root handed in");
+                return None;
+            }
+        };
+        let checked =
+            crate::ceremony::check(&s.root.bytes, &bytes).and_then(|c| c.require().map(|()| c));
+        if let Err(e) = checked {
+            self.set_aside_incoming(&e.to_string());
+            return None;
+        }
+        let doc = crate::ceremony::parse(&bytes, "the root handed in").ok()?;
+        let signed = doc["signed"].clone();
+        let version = signed["version"].as_u64()?;
+        for (role, keys) in [
+            ("snapshot", &self.keys.snapshot),
+            ("timestamp", &self.keys.timestamp),
+        ] {
+            let listed = crate::ceremony::role_key_ids(&signed, role);
+            if !keys.iter().any(|k| listed.iter().any(|l| l == k.keyid())) {
+                tracing::warn!(
+                    repo,
+                    version,
+                    role,
+                    listed = ?listed,
+                    "the root handed in waits: it lists {role} keys none of which is in {role}_keys; \
+                     add the new key to the configuration and reload"
+                );
+                return None;
+            }
+        }
+        let content_sha256 = Unsigned::new("root", signed.clone()).content_sha256();
+        Some((
+            SignedDoc {
+                version,
+                bytes,
+                content_sha256,
+            },
+            signed,
+        ))
+    }
+
+    fn set_aside_incoming(&self, why: &str) {
+        let repo = self.repo.name.as_str();
+        let path = crate::ceremony::incoming_path(self.tree.dir());
+        let aside = path.with_extension("json.rejected");
+        tracing::error!(repo, path = %path.display(), moved_to = %aside.display(), reason = why, "root handed in refused");
+        if let Err(e) = std::fs::rename(&path, &aside) {
+            tracing::error!(repo, path = %path.display(), error = %e, "cannot set the refused root aside");
+        }
     }
 
     /// Removes versions superseded for longer than the retention (best effort: a
@@ -840,6 +992,20 @@ impl Mirror<'_> {
         v.overlay.lock().clear();
         r.map_err(verify_err)
     }
+}
+
+/// The key ids of a signed file's signatures.
+fn signature_ids(bytes: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            v["signatures"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|s| s["keyid"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// How often superseded versions are looked for (after a publish).

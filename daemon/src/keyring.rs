@@ -75,11 +75,45 @@ fn load(repo: &str, role: &'static str, uris: &[KeyUri]) -> Result<Vec<MirrorKey
         .collect()
 }
 
+/// Root keys are usually offline: a root key file that does not exist (removable media
+/// not mounted) is skipped with a warning, and root changes then go through the
+/// ceremony. Any other failure (permissions, a bad file) stops start-up as for every key.
+fn load_root(repo: &str, uris: &[KeyUri]) -> Result<Vec<MirrorKey>, KeyringError> {
+    let mut out = Vec::new();
+    for uri in uris {
+        match load(repo, "root", std::slice::from_ref(uri)) {
+            Ok(mut k) => out.append(&mut k),
+            Err(KeyringError::File { source, .. })
+                if matches!(&*source, tuf_mirror_keys::KeyError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                tracing::warn!(
+                    repo,
+                    key = %uri,
+                    "root key not at hand (no such file): treated as offline; root changes need the ceremony"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Loads one key for `role` (the ceremony's `root sign` and the rotation commands).
+pub fn load_key(role: &'static str, uri: &KeyUri) -> Result<MirrorKey, KeyringError> {
+    let mut k = load("-", role, std::slice::from_ref(uri))?;
+    k.pop().ok_or_else(|| KeyringError::Unsupported {
+        repo: "-".into(),
+        role,
+        uri: uri.to_string(),
+    })
+}
+
 /// Loads every key of a repository (blocking: run it off the async runtime).
 pub fn load_keys(repo: &Repository) -> Result<MirrorKeys, KeyringError> {
     let name = repo.name.as_str();
     Ok(MirrorKeys {
-        root: load(name, "root", &repo.root_keys)?,
+        root: load_root(name, &repo.root_keys)?,
         root_threshold: repo.root_threshold.get(),
         snapshot: load(name, "snapshot", &repo.snapshot_keys)?,
         timestamp: load(name, "timestamp", &repo.timestamp_keys)?,

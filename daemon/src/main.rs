@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod root_commands;
 
 /// Mirror TUF repositories into firewalled and air-gapped sites: verify each upstream,
 /// republish its targets metadata byte for byte, re-sign root, snapshot and timestamp
@@ -99,10 +100,81 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The mirror root: the ceremony for offline root keys, and rotations.
+    Root {
+        #[command(subcommand)]
+        command: RootCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RootCommand {
+    /// Write the next mirror root, unsigned: the served root's roles with the changes
+    /// given, and the targets keys of the newest upstream root.
+    Prepare {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        changes: root_commands::Changes,
+    },
+    /// Add one signature to a prepared root with one key (a key URI).
+    Sign {
+        /// The prepared root file (updated in place).
+        #[arg(long)]
+        file: PathBuf,
+        /// The key URI (`file:`, `pkcs11:`, `awskms:`).
+        #[arg(long)]
+        key: String,
+    },
+    /// Check that the thresholds of the served root and of the new root are both met,
+    /// then hand the new root to the daemon, which publishes it with a new snapshot and
+    /// timestamp (at once when no daemon runs).
+    Publish {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+        /// The signed root file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Prepare the next root with the changes given (rotate the timestamp or snapshot
+    /// key, add or remove a root key, change the threshold), sign it with the root keys
+    /// at hand, and publish it when both thresholds are met; otherwise leave it in
+    /// `--out` for the ceremony.
+    Rotate {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+        /// Where the prepared root is kept.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        changes: root_commands::Changes,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
+    /// Print the TUF key object and key id of a key (its public part), for
+    /// `root prepare --add-root-key`.
+    Public {
+        /// The key URI.
+        #[arg(long)]
+        key: String,
+    },
     /// Generate a private key file (mode 0600) and print its TUF key id.
     Generate {
         /// ed25519, ecdsa-p256 or rsa-3072.
@@ -147,6 +219,29 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status { config, json } => commands::status(&config, json),
         Command::Audit { config, repo, json } => commands::audit(&config, repo.as_deref(), json),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Keys {
+            command: KeysCommand::Public { key },
+        } => root_commands::keys_public(&key),
+        Command::Root { command } => match command {
+            RootCommand::Prepare {
+                config,
+                repo,
+                out,
+                changes,
+            } => root_commands::prepare(&config, &repo, &changes, &out),
+            RootCommand::Sign { file, key } => {
+                runtime()?.block_on(root_commands::sign(&file, &key))
+            }
+            RootCommand::Publish { config, repo, file } => {
+                runtime()?.block_on(root_commands::publish(&config, &repo, &file))
+            }
+            RootCommand::Rotate {
+                config,
+                repo,
+                out,
+                changes,
+            } => runtime()?.block_on(root_commands::rotate(&config, &repo, &changes, &out)),
+        },
         Command::Keys {
             command: KeysCommand::Generate { algorithm, out },
         } => {

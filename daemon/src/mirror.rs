@@ -153,6 +153,55 @@ pub fn root_signed(
             threshold: keys.root_threshold,
         });
     }
+    let mut all = Map::new();
+    let targets = upstream_targets(upstream, &mut all)?;
+    let roles = json!({
+        "root": role_keys(&keys.root, keys.root_threshold, &mut all),
+        "snapshot": role_keys(&keys.snapshot, 1, &mut all),
+        "timestamp": role_keys(&keys.timestamp, 1, &mut all),
+        "targets": targets,
+    });
+    Ok(root_doc(version, expires, all, roles))
+}
+
+/// The next mirror root's `signed` after `base` (the `signed` of the root served now):
+/// its root, snapshot and timestamp roles with their key objects, and the targets role
+/// of the newest upstream root. Root keys that are offline stay listed.
+pub fn next_root_signed(
+    base: &Value,
+    version: u64,
+    expires: Timestamp,
+    upstream: &UpstreamView,
+) -> Result<Value, MirrorError> {
+    let mut all = Map::new();
+    let targets = upstream_targets(upstream, &mut all)?;
+    let mut roles = Map::new();
+    for role in ["root", "snapshot", "timestamp"] {
+        let r = &base["roles"][role];
+        let ids = r["keyids"].as_array().cloned().unwrap_or_default();
+        for id in ids.iter().filter_map(Value::as_str) {
+            let key = base["keys"].get(id).ok_or_else(|| MirrorError::Upstream {
+                version: upstream.root_version,
+                reason: format!(
+                    "the served mirror root lists {role} key {id} without its key object"
+                ),
+            })?;
+            all.insert(id.to_owned(), key.clone());
+        }
+        roles.insert(
+            role.to_owned(),
+            json!({ "keyids": ids, "threshold": r["threshold"].clone() }),
+        );
+    }
+    roles.insert("targets".into(), targets);
+    Ok(root_doc(version, expires, all, Value::Object(roles)))
+}
+
+/// The upstream root's targets role, its key objects copied into `all` verbatim.
+fn upstream_targets(
+    upstream: &UpstreamView,
+    all: &mut Map<String, Value>,
+) -> Result<Value, MirrorError> {
     let up_err = |reason: String| MirrorError::Upstream {
         version: upstream.root_version,
         reason,
@@ -160,28 +209,25 @@ pub fn root_signed(
     let raw: Value =
         serde_json::from_slice(&upstream.root_bytes).map_err(|e| up_err(e.to_string()))?;
     let up_targets = &upstream.targets;
-    let mut all = Map::new();
     for id in &up_targets.keyids {
         let key = raw["signed"]["keys"]
             .get(id)
             .ok_or_else(|| up_err(format!("targets key {id} is not in its keys")))?;
         all.insert(id.clone(), key.clone());
     }
-    let roles = json!({
-        "root": role_keys(&keys.root, keys.root_threshold, &mut all),
-        "snapshot": role_keys(&keys.snapshot, 1, &mut all),
-        "timestamp": role_keys(&keys.timestamp, 1, &mut all),
-        "targets": { "keyids": up_targets.keyids, "threshold": up_targets.threshold },
-    });
-    Ok(json!({
+    Ok(json!({ "keyids": up_targets.keyids, "threshold": up_targets.threshold }))
+}
+
+fn root_doc(version: u64, expires: Timestamp, keys: Map<String, Value>, roles: Value) -> Value {
+    json!({
         "_type": "root",
         "spec_version": SPEC_VERSION,
         "version": version,
         "expires": expires_string(expires),
         "consistent_snapshot": true,
-        "keys": all,
+        "keys": keys,
         "roles": roles,
-    }))
+    })
 }
 
 /// One snapshot entry: version, length and sha256 of the exact bytes served.
@@ -322,6 +368,11 @@ impl Unsigned {
     }
 
     /// The document's `signed`.
+    pub fn signed(&self) -> &Value {
+        &self.signed
+    }
+
+    /// The document's `signed`.
     pub fn into_signed(self) -> Value {
         self.signed
     }
@@ -338,7 +389,7 @@ pub fn content_sha256(signed: &Value) -> [u8; 32] {
 /// object keys sorted by their bytes, no whitespace, strings with only `"` and `\\`
 /// escaped, integers only (a float, which nothing here builds, yields an empty form that
 /// no signature verifies).
-fn canonical(signed: &Value) -> Vec<u8> {
+pub(crate) fn canonical(signed: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096);
     if write_canonical(signed, &mut out).is_none() {
         out.clear();

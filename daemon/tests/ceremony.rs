@@ -1,0 +1,301 @@
+//! The root ceremony with 2-of-3 root keys, one of them at hand on the daemon's host and
+//! two held offline: rotate the timestamp key, then a root key. python-tuf's ngclient and
+//! `tuf-fetch`, each holding only the mirror's root version 1, follow both; a root short
+//! of a threshold is refused with the counts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tuf_mirror_tests::{fixtures, peers};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tuf-mirror"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "tuf-mirror {args:?}: {text}");
+    text
+}
+
+fn generate(path: &Path) -> String {
+    tuf_mirror_keys::generate(tuf_mirror_keys::Algorithm::Ed25519, path)
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn signed(tree: &Path, version: u64) -> Value {
+    let v: Value = serde_json::from_slice(
+        &std::fs::read(tree.join(format!("metadata/{version}.root.json"))).unwrap(),
+    )
+    .unwrap();
+    v["signed"].clone()
+}
+
+fn ids(signed: &Value, role: &str) -> Vec<String> {
+    let mut v: Vec<String> = signed["roles"][role]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// python-tuf's ngclient, trusting only root version 1, downloads through the tree.
+fn python_follows(tree: &Path, target: &str) {
+    let out = Command::new(peers::python())
+        .arg(peers::script("tuf_client.py"))
+        .args(["--metadata-url", "http://m.test/metadata/"])
+        .args(["--targets-url", "http://m.test/targets/"])
+        .arg("--root")
+        .arg(tree.join("metadata/1.root.json"))
+        .arg("--file-fetcher")
+        .arg(tree)
+        .arg(target)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python-tuf: {text}");
+    assert!(text.contains(&format!("OK {target}")), "{text}");
+}
+
+/// The workspace's `tuf-fetch`, next to this test's binary (built by `cargo nextest run
+/// --workspace`, or `cargo build -p tuf-mirror-client --bin tuf-fetch`).
+fn tuf_fetch() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join("tuf-fetch");
+    assert!(
+        p.exists(),
+        "{} missing: build it with `cargo build -p tuf-mirror-client --bin tuf-fetch`",
+        p.display()
+    );
+    p
+}
+
+/// `tuf-fetch`, trusting only root version 1 (a fresh metadata directory each time),
+/// downloads `target` and reports the mirror root version it ends on.
+fn tuf_fetch_follows(tree: &Path, scratch: &Path, target: &str, expect_root: u64) {
+    let md = scratch.join(format!("tf-md-{expect_root}"));
+    let dl = scratch.join(format!("tf-dl-{expect_root}"));
+    std::fs::create_dir_all(&dl).unwrap();
+    let url = |sub: &str| format!("file://{}/{sub}/", tree.display());
+    let base = |c: &mut Command| {
+        c.args(["--metadata-url", &url("metadata")])
+            .arg("--metadata-dir")
+            .arg(&md);
+    };
+    let mut c = Command::new(tuf_fetch());
+    base(&mut c);
+    c.arg("init").arg(tree.join("metadata/1.root.json"));
+    assert!(c.status().unwrap().success());
+    let mut c = Command::new(tuf_fetch());
+    base(&mut c);
+    c.args(["--target-name", target])
+        .args(["--target-base-url", &url("targets")])
+        .arg("--target-dir")
+        .arg(&dl)
+        .arg("download");
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "tuf-fetch: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let trusted: Value =
+        serde_json::from_slice(&std::fs::read(md.join("root.json")).unwrap()).unwrap();
+    assert_eq!(trusted["signed"]["version"], expect_root);
+    assert_eq!(
+        std::fs::read_dir(&dl).unwrap().count(),
+        1,
+        "tuf-fetch wrote no target"
+    );
+}
+
+#[test]
+fn a_two_of_three_ceremony_rotates_the_timestamp_key_then_a_root_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::write_upstream(&fixtures::basic().publish(), dir);
+    common::generate_keys(dir);
+    // Three root keys, 2 of 3 needed. Only root-1 stays on the daemon's host; the others
+    // are held elsewhere (here: another directory the config does not point to).
+    let offline = dir.join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    let k = dir.join("k");
+    let r1 = generate(&k.join("root-1.pem"));
+    let r2 = generate(&k.join("root-2.pem"));
+    let r3 = generate(&k.join("root-3.pem"));
+    let extra = format!(
+        "root_keys = [\"file:{k}/root-1.pem\", \"file:{k}/root-2.pem\", \"file:{k}/root-3.pem\"]\nroot_threshold = 2\n",
+        k = k.display()
+    );
+    let config = dir.join("config.toml");
+    let text = std::fs::read_to_string(common::write_config(dir, ""))
+        .unwrap()
+        .replace(
+            &format!(
+                "root_keys = [\"file:{}/k/root.pem\"]\nroot_threshold = 1\n",
+                dir.display()
+            ),
+            &extra,
+        );
+    std::fs::write(&config, text).unwrap();
+    let cfg = s(&config);
+    // Root version 1 needs the threshold at hand.
+    ok(&["sync", "--config", cfg]);
+    let tree = dir.join("state/published/r");
+    assert_eq!(ids(&signed(&tree, 1), "root").len(), 3);
+    for n in [2, 3] {
+        std::fs::rename(
+            k.join(format!("root-{n}.pem")),
+            offline.join(format!("root-{n}.pem")),
+        )
+        .unwrap();
+    }
+    python_follows(&tree, "hello.txt");
+
+    // 1. The timestamp key. The new key is configured beside the old one first, so
+    //    that every timestamp verifies before and after the new root.
+    let ts2 = generate(&k.join("timestamp-2.pem"));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!(
+            "timestamp_keys = [\"file:{}/k/timestamp.pem\"]",
+            dir.display()
+        ),
+        &format!(
+            "timestamp_keys = [\"file:{d}/k/timestamp.pem\", \"file:{d}/k/timestamp-2.pem\"]",
+            d = dir.display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let next = dir.join("next-root.json");
+    let ts2_uri = format!("file:{}", k.join("timestamp-2.pem").display());
+    let out = ok(&[
+        "root",
+        "rotate",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--out",
+        s(&next),
+        "--timestamp-key",
+        &ts2_uri,
+    ]);
+    // root-1 alone: 1 of 2 for both roots; nothing is published yet.
+    assert!(out.contains("1 of the 2 needed by root version 1"), "{out}");
+    assert!(out.contains("more root signatures are needed"), "{out}");
+    assert!(!tree.join("metadata/2.root.json").exists());
+    // publish refuses it with the counts.
+    let o = run(&[
+        "root",
+        "publish",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--file",
+        s(&next),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("root version 2 is not signed enough"), "{err}");
+    assert!(err.contains(&format!("signed: {r1}")), "{err}");
+    // The holder of root-2 signs on their machine, then the root is published.
+    let r2_uri = format!("file:{}", offline.join("root-2.pem").display());
+    ok(&["root", "sign", "--file", s(&next), "--key", &r2_uri]);
+    let out = ok(&[
+        "root",
+        "publish",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--file",
+        s(&next),
+    ]);
+    assert!(out.contains("root version 2 published"), "{out}");
+    let v2 = signed(&tree, 2);
+    assert_eq!(ids(&v2, "timestamp"), [ts2]);
+    assert_eq!(ids(&v2, "root"), ids(&signed(&tree, 1), "root"));
+    python_follows(&tree, "hello.txt");
+    tuf_fetch_follows(&tree, dir, "hello.txt", 2);
+
+    // 2. A root key: root-3 leaves, root-4 joins, still 2 of 3.
+    let r4 = generate(&offline.join("root-4.pem"));
+    let pub4 = dir.join("root-4.pub.json");
+    let r4_uri = format!("file:{}", offline.join("root-4.pem").display());
+    std::fs::write(&pub4, ok(&["keys", "public", "--key", &r4_uri]).as_bytes()).unwrap();
+    let next3 = dir.join("next-root-3.json");
+    ok(&[
+        "root",
+        "prepare",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--out",
+        s(&next3),
+        "--add-root-key",
+        s(&pub4),
+        "--remove-root-key",
+        &r3,
+    ]);
+    let r1_uri = format!("file:{}", k.join("root-1.pem").display());
+    for uri in [&r1_uri, &r2_uri] {
+        ok(&["root", "sign", "--file", s(&next3), "--key", uri]);
+    }
+    let out = ok(&[
+        "root",
+        "publish",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--file",
+        s(&next3),
+    ]);
+    assert!(out.contains("root version 3 published"), "{out}");
+    let v3 = signed(&tree, 3);
+    let mut want = vec![r1.clone(), r2, r4];
+    want.sort();
+    assert_eq!(ids(&v3, "root"), want);
+    assert!(
+        v3["keys"].get(&r3).is_none(),
+        "the removed key's object stays"
+    );
+    python_follows(&tree, "hello.txt");
+    tuf_fetch_follows(&tree, dir, "hello.txt", 3);
+
+    // The audit log holds the three root versions.
+    let log: Value = serde_json::from_str(&ok(&["audit", "--config", cfg, "--json"])).unwrap();
+    let roots: Vec<u64> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "sign" && e["role"] == "root")
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(roots, [1, 2, 3]);
+}
