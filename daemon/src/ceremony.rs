@@ -345,3 +345,23 @@ pub fn incoming_path(tree: &Path) -> PathBuf {
 pub fn role_key_ids(signed: &Value, role: &str) -> Vec<String> {
     ids(&signed["roles"][role])
 }
+
+/// The newest upstream root the daemon verified for `repo`, looking in its chain store
+/// (`<state_dir>/upstream/<repo>/roots/`, which also holds roots the mirror root cannot
+/// follow yet) and in the republished `<state_dir>/published/<repo>/upstream/`.
+pub fn newest_upstream_root(state_dir: &Path, repo: &str) -> Option<(u64, PathBuf)> {
+    let dirs = [
+        state_dir.join("upstream").join(repo).join("roots"),
+        state_dir.join("published").join(repo).join("upstream"),
+    ];
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok().map(|e| (d, e)))
+        .flat_map(|(d, entries)| {
+            entries.filter_map(move |e| {
+                let name = e.ok()?.file_name().to_string_lossy().into_owned();
+                let v = name.strip_suffix(".root.json")?.parse::<u64>().ok()?;
+                Some((v, d.join(name)))
+            })
+        })
+        .max_by_key(|(v, _)| *v)
+}

@@ -174,6 +174,7 @@ pub fn status(config_path: &Path, json: bool) -> Result<()> {
             .find(|h| h.error.is_none())
             .map(|h| h.finished.to_string());
         let last_error = history.first().and_then(|h| h.error.clone());
+        let needed = root_signature_needed(&config.server.state_dir, name, &tree);
         out.insert(
             name.to_owned(),
             serde_json::json!({
@@ -181,6 +182,8 @@ pub fn status(config_path: &Path, json: bool) -> Result<()> {
                 "timestamp": doc("timestamp.json"),
                 "last_successful_sync": last_ok,
                 "last_sync_error": last_error,
+                "root_signature_needed": needed.is_some(),
+                "attention": needed.map(|why| format!("root signature needed for repository {name}: {why}")),
             }),
         );
     }
@@ -208,9 +211,40 @@ pub fn status(config_path: &Path, json: bool) -> Result<()> {
             if let Some(e) = v["last_sync_error"].as_str() {
                 println!("  last sync failed: {e}");
             }
+            if let Some(a) = v["attention"].as_str() {
+                println!("  {a}");
+            }
         }
     }
     Ok(())
+}
+
+/// Why the served mirror root must change and waits for root signatures: the newest
+/// upstream root the daemon verified lists other targets keys than the mirror root.
+fn root_signature_needed(state_dir: &Path, repo: &str, tree: &Path) -> Option<String> {
+    let read = |p: &Path| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+    };
+    let mirror = read(&tree.join("metadata/root.json"))?;
+    let (newest, path) = tuf_mirror_daemon::ceremony::newest_upstream_root(state_dir, repo)?;
+    let upstream = read(&path)?;
+    let targets = |v: &serde_json::Value| {
+        let t = &v["signed"]["roles"]["targets"];
+        let mut ids: Vec<String> = t["keyids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        (ids, t["threshold"].as_u64())
+    };
+    (targets(&mirror) != targets(&upstream)).then(|| {
+        format!(
+            "upstream root version {newest} changed the targets keys; run the root ceremony \
+             (`tuf-mirror root prepare`, `root sign`, `root publish`)"
+        )
+    })
 }
 
 /// Runs the service until SIGTERM or SIGINT.

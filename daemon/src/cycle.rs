@@ -176,11 +176,33 @@ pub struct UpstreamView {
 impl UpstreamView {
     /// What a re-sign without an upstream needs: the targets role and its keys, as the
     /// mirror root being served lists them (verbatim copies of the upstream's).
-    fn from_served(root: &ServedRoot) -> Self {
+    /// With the newest upstream root of the last sync, when one is remembered: a tick
+    /// then still sees that the mirror root must follow an upstream key rotation.
+    fn from_served(root: &ServedRoot, upstream: Option<&UpstreamRoot>) -> Self {
+        let (root_bytes, root_version, targets) = match upstream {
+            Some(u) => (u.bytes.clone(), u.version, u.targets.clone()),
+            None => (root.bytes.clone(), 0, root.targets.clone()),
+        };
         UpstreamView {
-            root_bytes: root.bytes.clone(),
+            root_bytes,
+            root_version,
+            targets,
+            roles: Vec::new(),
+            snapshot: None,
+            timestamp: None,
+            chain: Vec::new(),
+        }
+    }
+
+    /// Nothing from upstream.
+    fn empty() -> Self {
+        UpstreamView {
+            root_bytes: Arc::from(&[][..]),
             root_version: 0,
-            targets: root.targets.clone(),
+            targets: RoleKeys {
+                keyids: Vec::new(),
+                threshold: u64::MAX,
+            },
             roles: Vec::new(),
             snapshot: None,
             timestamp: None,
@@ -302,6 +324,15 @@ struct Memory {
     verifier: Option<Verifier>,
     /// When superseded versions were last pruned.
     pruned_at: Option<Timestamp>,
+    /// The newest upstream root of the last sync.
+    upstream_root: Option<UpstreamRoot>,
+}
+
+/// An upstream root as a tick needs it.
+struct UpstreamRoot {
+    version: u64,
+    bytes: Arc<[u8]>,
+    targets: RoleKeys,
 }
 
 impl Memory {
@@ -314,6 +345,7 @@ impl Memory {
             upstream_timestamp_on_disk: None,
             verifier: None,
             pruned_at: None,
+            upstream_root: None,
         }
     }
 }
@@ -478,7 +510,10 @@ impl Mirror<'_> {
         let up = match (fresh_up, served) {
             (Some(up), _) => up,
             (None, Some(s)) => {
-                from_served = UpstreamView::from_served(&s.root);
+                from_served = UpstreamView::from_served(
+                    &s.root,
+                    mem.as_ref().and_then(|m| m.upstream_root.as_ref()),
+                );
                 &from_served
             }
             (None, None) => {
@@ -581,8 +616,16 @@ impl Mirror<'_> {
             _ => false,
         };
 
+        // The upstream rotated its targets keys and no root can follow yet: its new
+        // state (signed by keys the served root does not list) is held back, and the
+        // served state keeps being re-signed until the ceremony.
+        let hold_upstream = out.root_signature_needed
+            && served.is_some_and(|s| !same_role_keys(&s.root.targets, &up.targets));
+        let publish_up = if hold_upstream { None } else { fresh_up };
+        let held = UpstreamView::empty();
+
         // Snapshot.
-        let meta = match (fresh_up, served) {
+        let meta = match (publish_up, served) {
             (None, Some(_)) => None,
             _ => {
                 Some(mirror::snapshot_signed(0, now, up.roles.iter().map(|r| &**r))["meta"].take())
@@ -675,14 +718,17 @@ impl Mirror<'_> {
             mem.as_ref()
                 .is_some_and(|m| m.roles_on_disk.contains(&(r.name.clone(), r.version)))
         };
-        let new_roles: Vec<&Arc<TrustedTargets>> =
-            up.roles.iter().filter(|r| !on_disk(r)).collect();
+        let new_roles: Vec<&Arc<TrustedTargets>> = match publish_up {
+            Some(up) => up.roles.iter().filter(|r| !on_disk(r)).collect(),
+            None => Vec::new(),
+        };
+        let up_files = publish_up.unwrap_or(&held);
         let root_floor = mem.as_ref().map_or(0, |m| m.upstream_root_on_disk);
-        let up_snapshot = up.snapshot.as_ref().filter(|(v, _)| {
+        let up_snapshot = up_files.snapshot.as_ref().filter(|(v, _)| {
             mem.as_ref()
                 .is_none_or(|m| m.upstream_snapshot_on_disk != Some(*v))
         });
-        let up_timestamp = up.timestamp.as_ref().filter(|t| {
+        let up_timestamp = up_files.timestamp.as_ref().filter(|t| {
             mem.as_ref()
                 .is_none_or(|m| m.upstream_timestamp_on_disk.as_deref() != Some(&***t))
         });
@@ -691,7 +737,7 @@ impl Mirror<'_> {
                 .iter()
                 .map(|r| (r.name.as_str(), r.version, &*r.bytes))
                 .collect(),
-            upstream_roots: up
+            upstream_roots: up_files
                 .chain
                 .iter()
                 .filter(|(v, _)| *v > root_floor)
@@ -780,14 +826,21 @@ impl Mirror<'_> {
         };
         next.roles_on_disk
             .extend(new_roles.iter().map(|r| (r.name.clone(), r.version)));
-        if let Some((v, _)) = up.chain.last() {
+        if let Some((v, _)) = up_files.chain.last() {
             next.upstream_root_on_disk = next.upstream_root_on_disk.max(*v);
         }
-        if let Some((v, _)) = &up.snapshot {
+        if let Some((v, _)) = &up_files.snapshot {
             next.upstream_snapshot_on_disk = Some(*v);
         }
-        if let Some(t) = &up.timestamp {
+        if let Some(t) = &up_files.timestamp {
             next.upstream_timestamp_on_disk = Some(t.clone());
+        }
+        if fresh_up.is_some() {
+            next.upstream_root = Some(UpstreamRoot {
+                version: up.root_version,
+                bytes: up.root_bytes.clone(),
+                targets: up.targets.clone(),
+            });
         }
         next.verifier = verifier;
         if next

@@ -102,24 +102,19 @@ fn changes(c: &Changes) -> Result<Vec<Change>> {
     Ok(out)
 }
 
-/// The newest upstream root the daemon verified and republished.
-fn newest_upstream(tree: &Path) -> Result<UpstreamView> {
-    let dir = tree.join("upstream");
-    let mut newest: Option<(u64, PathBuf)> = None;
-    for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(v) = name
-            .strip_suffix(".root.json")
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            if newest.as_ref().is_none_or(|(n, _)| v > *n) {
-                newest = Some((v, e.path()));
-            }
-        }
-    }
-    let (version, path) =
-        newest.with_context(|| format!("no upstream root in {}", dir.display()))?;
+/// The newest upstream root the daemon verified: from its chain store (which holds
+/// roots that the mirror root cannot follow yet) or the republished `upstream/`.
+fn newest_upstream(config: &Config, repo: &Repository) -> Result<UpstreamView> {
+    let (version, path) = tuf_mirror_daemon::ceremony::newest_upstream_root(
+        &config.server.state_dir,
+        repo.name.as_str(),
+    )
+    .with_context(|| {
+        format!(
+            "no verified upstream root for repository {}",
+            repo.name.as_str()
+        )
+    })?;
     let bytes = std::fs::read(&path)?;
     let v: Value = serde_json::from_slice(&bytes)?;
     let targets = serde_json::from_value(v["signed"]["roles"]["targets"].clone())
@@ -152,7 +147,7 @@ fn prepare_doc(config: &Config, repo: &Repository, c: &Changes) -> Result<Value>
     };
     let expires = jiff::Timestamp::now()
         + jiff::SignedDuration::try_from(life).unwrap_or(jiff::SignedDuration::MAX);
-    let up = newest_upstream(&tree)?;
+    let up = newest_upstream(config, repo)?;
     let mut signed = mirror::next_root_signed(&served["signed"], version, expires, &up)?;
     let mut said = ceremony::apply(&mut signed, &changes(c)?)?;
     let (old_t, new_t) = (
@@ -259,10 +254,12 @@ pub async fn publish(config_path: &Path, repo_name: &str, file: &Path) -> Result
     match tuf_mirror_daemon::state::State::open(&db) {
         Ok(state) => {
             drop(state);
+            // A sync, so that a root following an upstream targets-key rotation is
+            // published with the upstream state it was made for.
             crate::commands::once(
                 config_path,
                 Some(repo_name.to_owned()),
-                crate::commands::Pass::Resign,
+                crate::commands::Pass::Sync,
             )
             .await?;
             let still = dest.exists();

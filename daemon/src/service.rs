@@ -263,7 +263,20 @@ impl Service {
     pub async fn resign(&self, name: &str) -> Result<Outcome, ServiceError> {
         let rt = self.runtime(name)?;
         let _busy = rt.busy.lock().await;
-        Ok(self.mirror(rt).resign().await?)
+        // A root handed in by the ceremony may follow an upstream targets-key rotation:
+        // it is published with the last verified upstream state, not the served one.
+        let view = if crate::ceremony::incoming_path(rt.tree.dir()).exists() {
+            rt.view
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        } else {
+            None
+        };
+        Ok(match view {
+            Some(v) => self.mirror(rt).cycle(&v).await?,
+            None => self.mirror(rt).resign().await?,
+        })
     }
 }
 

@@ -299,3 +299,83 @@ fn a_two_of_three_ceremony_rotates_the_timestamp_key_then_a_root_key() {
         .collect();
     assert_eq!(roots, [1, 2, 3]);
 }
+
+#[test]
+fn an_upstream_targets_key_rotation_waits_for_the_ceremony_while_the_old_state_is_served() {
+    use tuf_mirror_tests::builder::{TestKey, SNAPSHOT, TARGETS, TIMESTAMP};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut upstream = fixtures::basic();
+    common::write_upstream(&upstream.publish(), dir);
+    common::generate_keys(dir);
+    let config = common::write_config(dir, "");
+    let cfg = s(&config);
+    ok(&["sync", "--config", cfg]);
+    let tree = dir.join("state/published/r");
+    // The root key goes offline.
+    let offline = dir.join("offline-root.pem");
+    std::fs::rename(dir.join("k/root.pem"), &offline).unwrap();
+
+    // The upstream rotates its targets key and adds a target.
+    upstream.rotate_role_keys(TARGETS, [TestKey::ed25519_from_label("targets-2")], 1);
+    upstream.add_target(TARGETS, "after.txt", b"after".to_vec());
+    upstream.bump_version(SNAPSHOT);
+    upstream.bump_version(TIMESTAMP);
+    common::write_upstream(&upstream.publish(), dir);
+    let out = ok(&["sync", "--config", cfg]);
+    assert!(out.contains("(root signature needed)"), "{out}");
+    // The new upstream state is held back: the old one is served and re-signed.
+    assert!(!tree.join("metadata/2.root.json").exists());
+    assert!(!tree.join("upstream/2.root.json").exists());
+    python_follows(&tree, "hello.txt");
+    let status = ok(&["status", "--config", cfg]);
+    assert!(
+        status.contains("root signature needed for repository r: upstream root version 2 changed the targets keys"),
+        "{status}"
+    );
+    let json: Value = serde_json::from_str(&ok(&["status", "--config", cfg, "--json"])).unwrap();
+    assert_eq!(json["r"]["root_signature_needed"], true);
+    ok(&["resign", "--config", cfg]);
+    python_follows(&tree, "hello.txt");
+
+    // The ceremony: the prepared root follows the upstream targets keys by itself.
+    let next = dir.join("next.json");
+    let out = ok(&[
+        "root",
+        "prepare",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--out",
+        s(&next),
+    ]);
+    assert!(
+        out.contains("targets keys follow upstream root version 2"),
+        "{out}"
+    );
+    ok(&[
+        "root",
+        "sign",
+        "--file",
+        s(&next),
+        "--key",
+        &format!("file:{}", offline.display()),
+    ]);
+    let out = ok(&[
+        "root",
+        "publish",
+        "--config",
+        cfg,
+        "--repo",
+        "r",
+        "--file",
+        s(&next),
+    ]);
+    assert!(out.contains("root version 2 published"), "{out}");
+    python_follows(&tree, "after.txt");
+    assert!(tree.join("upstream/2.root.json").exists());
+    let json: Value = serde_json::from_str(&ok(&["status", "--config", cfg, "--json"])).unwrap();
+    assert_eq!(json["r"]["root_signature_needed"], false);
+    assert!(json["r"]["attention"].is_null());
+}

@@ -102,7 +102,19 @@ impl Health {
             Status::Ok => "ok",
             Status::Degraded | Status::Unavailable => "degraded",
         };
-        serde_json::json!({ "status": status, "repositories": repositories })
+        let mut attention = Vec::new();
+        for (name, r) in &self.repositories {
+            if r.root_signature_needed {
+                attention.push(format!("root signature needed for repository {name}"));
+            }
+            if let Some(e) = &r.last_sync_error {
+                attention.push(format!("sync failing for repository {name}: {e}"));
+            }
+            if !r.is_published() {
+                attention.push(format!("nothing published yet for repository {name}"));
+            }
+        }
+        serde_json::json!({ "status": status, "attention": attention, "repositories": repositories })
     }
 }
 
@@ -204,11 +216,17 @@ mod tests {
         });
         let sub = h.subscribe();
         h.update("new", |r| r.last_sync_error = Some("bad signature".into()));
+        h.update("r", |r| r.root_signature_needed = true);
         assert!(sub.has_changed().unwrap());
         assert_eq!(
             h.get().to_json(),
             serde_json::json!({
                 "status": "degraded",
+                "attention": [
+                    "sync failing for repository new: bad signature",
+                    "nothing published yet for repository new",
+                    "root signature needed for repository r",
+                ],
                 "repositories": {
                     "new": {
                         "published": false,
@@ -222,7 +240,7 @@ mod tests {
                         "last_sync": "2026-11-30T12:00:00Z",
                         "last_sync_error": null,
                         "timestamp_expires": "2026-12-01T12:00:00Z",
-                        "root_signature_needed": false,
+                        "root_signature_needed": true,
                     },
                 },
             })
