@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod anchor;
 pub mod canonical;
 mod error;
 pub mod key;
@@ -45,6 +46,7 @@ mod updater;
 mod verify;
 mod walk;
 
+pub use anchor::UpstreamAnchor;
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{ExpiryPolicy, Limits, RoleClass, ValidationTime, MAX_GRACE};
 pub use store::{DirStore, MemoryStore, MetadataStore};
