@@ -350,6 +350,16 @@ impl Updater {
     fn upstream_steps(&mut self, up: &mut Upstream, with_root: bool) -> Result<()> {
         if with_root {
             self.upstream_root_chain(up)?;
+            // Not required (the targets keys are the upstream root's), but a mirror whose
+            // root lists other targets keys fails stock TUF clients, and the daemon never
+            // publishes one: it is either behind or misbehaving.
+            if self.root.role_keys_changed(&up.root, "targets") {
+                tracing::warn!(
+                    mirror_root = self.root.version(),
+                    upstream_root = up.root.version(),
+                    "the mirror root lists targets keys other than the upstream root's"
+                );
+            }
         }
         self.upstream_timestamp_step(up)?;
         self.upstream_snapshot_step(up)

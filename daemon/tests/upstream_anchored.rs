@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lc_rs::digest;
@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 use tough::sign::Sign;
 use tuf_mirror_client::key::KeyJson;
 use tuf_mirror_client::{
-    DelegationMode, DirStore, Error, ErrorKind, ExpiryPolicy, FileTransport, MemoryStore,
-    MetadataStore, PinnedKeys, RoleClass, TargetsTrust, Updater, UpdaterConfig, UpstreamAnchor,
-    ValidationTime, MAX_GRACE,
+    ByteStream, DelegationMode, DirStore, Error, ErrorKind, ExpiryPolicy, FileTransport,
+    MemoryStore, MetadataStore, PinnedKeys, RoleClass, TargetsTrust, Transport, Updater,
+    UpdaterConfig, UpstreamAnchor, ValidationTime, MAX_GRACE,
 };
 use tuf_mirror_config::{Config, Source};
 use tuf_mirror_daemon::clock::FixedClock;
@@ -780,4 +780,71 @@ async fn hostile_upstream_files_give_typed_errors() {
         std::fs::write(path, original).unwrap();
     }
     site.anchored_refresh(anchor).unwrap();
+}
+
+/// The local tree, except that the mirror's `timestamp.json` is `stale` for the first
+/// `stale_reads` reads: a client that read it just before the mirror published.
+struct Racing {
+    stale: Vec<u8>,
+    stale_reads: Mutex<u32>,
+}
+
+impl Transport for Racing {
+    fn fetch(&self, url: &Url) -> Result<ByteStream, Error> {
+        if url.path().ends_with("/metadata/timestamp.json") {
+            let mut left = self.stale_reads.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Ok(Box::new(std::io::Cursor::new(self.stale.clone())));
+            }
+        }
+        FileTransport.fetch(url)
+    }
+}
+
+#[tokio::test]
+async fn a_client_reading_while_the_mirror_publishes_tries_once_more() {
+    let mut site = Site::new(fixtures::basic());
+    site.sync().await;
+    let anchor = UpstreamAnchor::new(&site.upstream_anchor_bytes());
+    let stale = std::fs::read(site.tree().join("metadata/timestamp.json")).unwrap();
+    site.upstream
+        .add_target("releases", "releases/app-2.0.tar.gz", content("app-2.0"));
+    site.upstream.bump_version("releases");
+    site.upstream.bump_version(SNAPSHOT);
+    site.upstream.bump_version(TIMESTAMP);
+    site.sync().await;
+    let client = |stale_reads: u32| {
+        let transport = Racing {
+            stale: stale.clone(),
+            stale_reads: Mutex::new(stale_reads),
+        };
+        let mirror_root = std::fs::read(site.tree().join("metadata/1.root.json")).unwrap();
+        Updater::init(
+            site.config(TargetsTrust::UpstreamAnchored(anchor.clone())),
+            Arc::new(transport),
+            Arc::new(MemoryStore::default()),
+            &mirror_root,
+        )
+        .unwrap()
+    };
+
+    // The old mirror timestamp, then the new upstream one: they differ, so both are
+    // read again, and agree.
+    let mut c = client(1);
+    c.refresh().unwrap();
+    let reads = c
+        .stats()
+        .fetched
+        .iter()
+        .filter(|f| *f == "timestamp")
+        .count();
+    assert_eq!(reads, 2, "{:?}", c.stats());
+    finds(&mut c, &["releases/app-2.0.tar.gz"]);
+    // A mirror that keeps serving the old state beside the new upstream one is refused.
+    let e = client(2).refresh().unwrap_err();
+    assert!(
+        matches!(&e, Error::UpstreamMismatch { role, mirror_version: 1, upstream_version: Some(2), .. } if role == "releases"),
+        "{e:?}"
+    );
 }
