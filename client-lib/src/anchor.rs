@@ -257,6 +257,22 @@ impl Upstream {
         file: &str,
     ) -> Result<()> {
         let m = self.role_meta(name, mirror_version, file)?;
+        // An algorithm the engine cannot compute is not a mismatch: say what it is.
+        if let Some((alg, _)) = m
+            .hashes
+            .iter()
+            .flat_map(|h| &h.0)
+            .find(|(a, _)| a.digest_alg().is_none())
+        {
+            return Err(Error::Integrity {
+                what: name.to_owned(),
+                file: file.to_owned(),
+                reason: format!(
+                    "the upstream snapshot lists unsupported hash algorithm {}",
+                    alg.name()
+                ),
+            });
+        }
         check_meta_file(m, bytes, name, file).map_err(|_| Error::UpstreamMismatch {
             role: name.to_owned(),
             file: file.to_owned(),
