@@ -161,6 +161,42 @@ pub enum Error {
         /// What does not match and who must act.
         reason: String,
     },
+    /// Upstream-anchored mode: a targets role the mirror serves (or lists in its
+    /// snapshot) is not the one the upstream's own snapshot lists.
+    #[error(
+        "{role} served by the mirror ({file}) does not match upstream snapshot \
+         {upstream_snapshot}: {reason} (mirror: version {mirror_version}; upstream: {})",
+        fmt_upstream_version(*upstream_version)
+    )]
+    UpstreamMismatch {
+        /// The targets role.
+        role: RoleName,
+        /// The mirror file (role or snapshot) where the mismatch was found.
+        file: String,
+        /// The version the mirror serves or lists.
+        mirror_version: u64,
+        /// The version the upstream snapshot lists (`None`: not listed).
+        upstream_version: Option<u64>,
+        /// The upstream snapshot version compared with.
+        upstream_snapshot: u64,
+        /// Version, length or hash, or not listed.
+        reason: &'static str,
+    },
+    /// Upstream-anchored mode: metadata signed by the upstream (its root, timestamp,
+    /// snapshot, or a targets role) expired longer ago than the upstream grace.
+    #[error(
+        "upstream {role} metadata expired at {expires}{}: the upstream must sign a new one \
+         and the mirror fetch it",
+        grace_note(*grace_secs)
+    )]
+    UpstreamExpired {
+        /// The upstream role.
+        role: RoleName,
+        /// Its expiry.
+        expires: String,
+        /// The upstream grace in force, in seconds (0 = strict).
+        grace_secs: u64,
+    },
     /// A target the caller asked for is not in any role that may list it.
     #[error("target {path:?} not found")]
     TargetNotFound {
@@ -195,6 +231,13 @@ fn fmt_keyids(ids: &[String]) -> String {
     }
 }
 
+fn fmt_upstream_version(v: Option<u64>) -> String {
+    match v {
+        Some(v) => format!("version {v}"),
+        None => "not listed".to_owned(),
+    }
+}
+
 fn grace_note(grace_secs: u64) -> String {
     if grace_secs == 0 {
         String::new()
@@ -214,6 +257,8 @@ impl Error {
             | Error::Integrity { .. }
             | Error::NotInSnapshot { .. }
             | Error::Pin { .. }
+            | Error::UpstreamMismatch { .. }
+            | Error::UpstreamExpired { .. }
             | Error::TooLarge { .. }
             | Error::TooManyRoles { .. }
             | Error::TooManyRootUpdates { .. }

@@ -3,7 +3,8 @@
 //! One client workflow (TUF specification 1.0, section 5) serves both sides of the
 //! mirror: the daemon verifies each upstream repository with it (all delegated roles,
 //! the upstream root as anchor) and clients verify the mirror with it (lazy lookups,
-//! the mirror root as anchor, targets keys pinned). What differs is passed in
+//! the mirror root as anchor, targets keys pinned, or the upstream's own root pinned with
+//! [`UpstreamAnchor`]). What differs is passed in
 //! [`UpdaterConfig`]: [`TargetsTrust`], [`ExpiryPolicy`], [`Limits`],
 //! [`DelegationMode`] and the [`ValidationTime`].
 //!
@@ -31,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod anchor;
 pub mod canonical;
 mod error;
 pub mod key;
@@ -45,6 +47,7 @@ mod updater;
 mod verify;
 mod walk;
 
+pub use anchor::UpstreamAnchor;
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{ExpiryPolicy, Limits, RoleClass, ValidationTime, MAX_GRACE};
 pub use store::{DirStore, MemoryStore, MetadataStore};

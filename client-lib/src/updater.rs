@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use url::Url;
 
+use crate::anchor::{Upstream, UpstreamAnchor};
 use crate::error::{Error, Result};
 use crate::key::{KeyJson, KeyRing};
 use crate::names::encode_role;
@@ -26,6 +27,10 @@ pub enum TargetsTrust {
     FromRoot,
     /// From a pinned set, whatever the root says (the root must list the same keys).
     Pinned(PinnedKeys),
+    /// From the upstream's own root, followed from a pinned upstream root through the
+    /// chain the mirror republishes; every targets role must also be the version the
+    /// upstream's own snapshot lists (see [`UpstreamAnchor`]).
+    UpstreamAnchored(UpstreamAnchor),
 }
 
 /// Pinned targets keys: key objects by id, and a threshold.
@@ -125,6 +130,8 @@ pub struct Updater {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) store: Arc<dyn MetadataStore>,
     pub(crate) pinned: Option<(KeyRing, PinnedKeys)>,
+    /// The upstream's trusted state, in upstream-anchored mode.
+    pub(crate) upstream: Option<Upstream>,
     pub(crate) root: TrustedRoot,
     pub(crate) timestamp: Option<TrustedTimestamp>,
     pub(crate) snapshot: Option<TrustedSnapshot>,
@@ -191,8 +198,18 @@ impl Updater {
         if persist {
             store.store("root", root_bytes)?;
         }
+        let mut upstream = None;
         let pinned = match &config.targets_trust {
             TargetsTrust::FromRoot => None,
+            TargetsTrust::UpstreamAnchored(anchor) => {
+                upstream = Some(Upstream::start(
+                    anchor,
+                    &config.metadata_base,
+                    &*store,
+                    persist,
+                )?);
+                None
+            }
             TargetsTrust::Pinned(p) => {
                 if p.threshold == 0 || (p.keys.len() as u64) < p.threshold {
                     return Err(Error::Config {
@@ -212,6 +229,7 @@ impl Updater {
             transport,
             store,
             pinned,
+            upstream,
             root,
             timestamp: None,
             snapshot: None,
@@ -277,6 +295,7 @@ impl Updater {
         self.update_root()?;
         self.update_timestamp()?;
         self.update_snapshot()?;
+        self.update_upstream()?;
         self.load_targets("targets", None)?;
         if self.config.mode == DelegationMode::All {
             self.load_all_roles()?;
@@ -326,7 +345,9 @@ impl Updater {
             if self.root.role_keys_changed(&new, "snapshot") {
                 self.snapshot = None;
             }
-            if self.pinned.is_none() && self.root.role_keys_changed(&new, "targets") {
+            if matches!(self.config.targets_trust, TargetsTrust::FromRoot)
+                && self.root.role_keys_changed(&new, "targets")
+            {
                 self.roles.clear();
             }
             self.root = new;
@@ -367,6 +388,13 @@ impl Updater {
             });
         }
         Ok(())
+    }
+
+    /// The mirror's timestamp and snapshot again (upstream-anchored mode, when they
+    /// did not agree with the upstream's).
+    pub(crate) fn refresh_mirror_state(&mut self) -> Result<()> {
+        self.update_timestamp()?;
+        self.update_snapshot()
     }
 
     /// TUF 5.4: timestamp.
@@ -555,16 +583,17 @@ impl Updater {
     }
 
     /// The signature authority for `child` given by `parent` (None = top-level
-    /// targets, from the root or the pins), with a fingerprint of the parent bytes.
+    /// targets, from the root, the pins or the upstream root), with a fingerprint of
+    /// the parent bytes.
     pub(crate) fn authority<'s>(
         &'s self,
         child: &str,
         parent: Option<&'s TrustedTargets>,
     ) -> Result<(Authority<'s>, u64)> {
         match parent {
-            None => Ok(match &self.pinned {
+            None => Ok(match (&self.pinned, &self.upstream) {
                 // The pins never change within an updater: instance 0.
-                Some((ring, pin)) => (
+                (Some((ring, pin)), _) => (
                     Authority {
                         name: "pinned targets keys",
                         keyids: pin_ids(pin),
@@ -573,7 +602,8 @@ impl Updater {
                     },
                     0,
                 ),
-                None => (self.root.authority("targets"), self.root.id),
+                (None, Some(up)) => (crate::anchor::authority(&up.root, "targets"), up.root.id),
+                (None, None) => (self.root.authority("targets"), self.root.id),
             }),
             Some(p) => p
                 .delegations
@@ -616,16 +646,15 @@ impl Updater {
         };
         let (_, fp) = self.authority(name, parent.as_deref())?;
         if let Some(r) = self.roles.get(name).cloned() {
-            if r.matches_meta(&meta) {
+            let upstream_ok = self.upstream.as_ref().is_none_or(|u| u.still_listed(&r));
+            if r.matches_meta(&meta) && upstream_ok {
                 if !self.edges.contains(&(name.to_owned(), fp)) {
                     let (auth, _) = self.authority(name, parent.as_deref())?;
                     let o = open::<Common<'_>>(&r.bytes, name, "targets", "verified copy")?;
                     o.verify(&auth)?;
                     self.edges.insert((name.to_owned(), fp));
                 }
-                self.config
-                    .expiry
-                    .check(RoleClass::Targets, name, r.expires, self.now)?;
+                self.check_targets_expiry(name, r.expires)?;
                 self.stats.reused += 1;
                 return Ok(r);
             }
@@ -706,6 +735,10 @@ impl Updater {
     ) -> Result<TrustedTargets> {
         // 5.6.2
         check_meta_file(meta, bytes, name, file)?;
+        if let Some(up) = &self.upstream {
+            // Upstream-anchored: the bytes the upstream snapshot lists, where it does.
+            up.check_role_bytes(name, meta.version, bytes, file)?;
+        }
         // 5.6.3
         let o = open::<TargetsSigned>(bytes, name, "targets", file)?;
         o.verify(auth)?;
@@ -719,10 +752,11 @@ impl Updater {
                 reason: "differs from the version snapshot lists",
             });
         }
+        if let Some(up) = &self.upstream {
+            up.check_role_version(name, o.version, file)?;
+        }
         // 5.6.5
-        self.config
-            .expiry
-            .check(RoleClass::Targets, name, o.expires, self.now)?;
+        self.check_targets_expiry(name, o.expires)?;
         let t = TrustedTargets::from_opened(o, bytes, name)?;
         if self.config.mode == DelegationMode::All {
             // A mirror republishes every path: refuse names that could escape.
@@ -731,6 +765,20 @@ impl Updater {
             }
         }
         Ok(t)
+    }
+}
+
+impl Updater {
+    /// 5.6.5: freeze protection on a targets role, with the targets grace, or in
+    /// upstream-anchored mode with the upstream grace (the role is upstream-signed).
+    fn check_targets_expiry(&self, name: &str, expires: Timestamp) -> Result<()> {
+        match &self.upstream {
+            Some(up) => up.check_expiry(RoleClass::Targets, name, expires, self.now),
+            None => self
+                .config
+                .expiry
+                .check(RoleClass::Targets, name, expires, self.now),
+        }
     }
 }
 

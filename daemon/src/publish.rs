@@ -99,9 +99,6 @@ impl Tree {
                 &mut dirs,
             )?;
         }
-        if let Some(bytes) = p.upstream_timestamp {
-            replace(&up.join("timestamp.json"), bytes, &mut dirs)?;
-        }
         // 3. Mirror roots and snapshot, versioned.
         let md = self.dir.join("metadata");
         for root in &p.roots {
@@ -119,7 +116,13 @@ impl Tree {
             )?;
         }
         dirs.sync()?;
-        // 4. What clients start from, last: timestamp, then root.
+        // 4. What clients start from, last: the upstream timestamp right before the
+        // mirror's (an upstream-anchored client requires the mirror snapshot to list
+        // what the upstream snapshot does, so a failure in step 3 must leave both
+        // timestamps as they were), then the mirror timestamp, then root.
+        if let Some(bytes) = p.upstream_timestamp {
+            write_current(&up.join("timestamp.json"), bytes)?;
+        }
         if let Some(t) = p.timestamp {
             write_current(&md.join("timestamp.json"), &t.bytes)?;
         }
@@ -273,6 +276,7 @@ mod tests {
         let (root, s1, t1) = (doc(1, "r1"), doc(1, "s1"), doc(1, "t1"));
         tree.publish(&Publication {
             roles: vec![("targets", 1, b"x1")],
+            upstream_timestamp: Some(b"ut1"),
             roots: vec![&root],
             snapshot: Some(&s1),
             timestamp: Some(&t1),
@@ -284,6 +288,7 @@ mod tests {
         let e = tree
             .publish(&Publication {
                 roles: vec![("targets", 2, b"x2"), ("targets", 1, b"other bytes")],
+                upstream_timestamp: Some(b"ut2"),
                 snapshot: Some(&s2),
                 timestamp: Some(&t2),
                 ..Default::default()
@@ -293,5 +298,22 @@ mod tests {
         let d = tmp.path().join("repo/metadata");
         assert_eq!(fs::read_to_string(d.join("timestamp.json")).unwrap(), "t1");
         assert!(!d.join("2.snapshot.json").exists());
+        // So does a conflict on the mirror snapshot, after the upstream files: the
+        // upstream timestamp still matches the mirror timestamp served.
+        fs::write(d.join("3.snapshot.json"), "taken").unwrap();
+        let (s3, t3) = (doc(3, "s3"), doc(3, "t3"));
+        let e = tree
+            .publish(&Publication {
+                upstream_snapshot: Some((2, b"us2")),
+                upstream_timestamp: Some(b"ut2"),
+                snapshot: Some(&s3),
+                timestamp: Some(&t3),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(e, PublishError::Conflict { .. }), "{e:?}");
+        assert_eq!(fs::read_to_string(d.join("timestamp.json")).unwrap(), "t1");
+        let up = tmp.path().join("repo/upstream/timestamp.json");
+        assert_eq!(fs::read_to_string(up).unwrap(), "ut1");
     }
 }

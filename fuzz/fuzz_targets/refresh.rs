@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use tuf_mirror_client::{
-    ByteStream, DelegationMode, Error, MemoryStore, Transport, Updater, UpdaterConfig,
-    ValidationTime,
+    ByteStream, DelegationMode, Error, MemoryStore, TargetsTrust, Transport, Updater,
+    UpdaterConfig, UpstreamAnchor, ValidationTime,
 };
 use url::Url;
 
@@ -68,6 +68,14 @@ fuzz_target!(|data: &[u8]| {
     };
     config.time = ValidationTime::At("2026-06-01T00:00:00Z".parse().unwrap());
     let anchor = FILES[0].1;
+    if which & 2 != 0 {
+        // Upstream-anchored, the fixture standing for both the mirror and the upstream
+        // (the fuzzed file is then both sides' copy).
+        config.targets_trust = TargetsTrust::UpstreamAnchored(
+            UpstreamAnchor::new(anchor)
+                .with_upstream_base(Url::parse("http://fuzz.invalid/upstream/").unwrap()),
+        );
+    }
     let Ok(mut u) = Updater::init(
         config,
         Arc::new(Repo(files)),
