@@ -88,6 +88,9 @@ pub struct Reservation {
     pub content_sha256: [u8; 32],
     /// Key ids of the signing keys.
     pub keyids: Vec<String>,
+    /// The caller checked that no version from this one up reached the tree: a higher
+    /// or equal reservation with other content may be replaced.
+    pub replace_unpublished: bool,
 }
 
 impl Reservation {
@@ -97,6 +100,7 @@ impl Reservation {
             version: u.version(),
             content_sha256: u.content_sha256(),
             keyids: keys.iter().map(|k| k.keyid().to_owned()).collect(),
+            replace_unpublished: false,
         }
     }
 }
@@ -428,7 +432,20 @@ impl Mirror<'_> {
             return Ok(None);
         };
         let bad = |f: &str| self.served_err(&md.join(f), "not a TUF metadata file");
-        let root = ServedRoot::parse(Arc::from(root)).ok_or_else(|| bad("root.json"))?;
+        let mut root = ServedRoot::parse(Arc::from(root)).ok_or_else(|| bad("root.json"))?;
+        // A publish interrupted after `<N+1>.root.json` and before `root.json`: clients
+        // already walk to N+1, so N+1 is what is served; `root.json` is brought up to it.
+        let mut repaired = false;
+        while let Some(next) = read(&format!("{}.root.json", root.version + 1))? {
+            let name = format!("{}.root.json", root.version + 1);
+            root = ServedRoot::parse(Arc::from(next)).ok_or_else(|| bad(&name))?;
+            repaired = true;
+        }
+        if repaired {
+            crate::publish::write_current(&md.join("root.json"), &root.bytes).map_err(|e| {
+                self.served_err(&md.join("root.json"), &crate::service::display_chain(&e))
+            })?;
+        }
         let (tv, _, tsigned) = doc_fields(&ts).ok_or_else(|| bad("timestamp.json"))?;
         let sv = tsigned["meta"]["snapshot.json"]["version"]
             .as_u64()
@@ -538,6 +555,7 @@ impl Mirror<'_> {
                 version: doc.version,
                 content_sha256: doc.content_sha256,
                 keyids: signature_ids(&doc.bytes),
+                replace_unpublished: false,
             });
             new_root_signed = Some(signed);
             out.root = Some(doc.version);
@@ -586,7 +604,15 @@ impl Mirror<'_> {
                          the threshold; run the root ceremony"
                     );
                 } else {
-                    let version = self.next_version("root", served.map(|s| s.root.version))?;
+                    // Root versions must follow each other: the next one is always the
+                    // served one plus one, even when a version was reserved and never
+                    // reached the tree (a crash between the two): that signature never
+                    // left the process, so it may be made again with other content.
+                    let version = served.map_or(1, |s| s.root.version + 1);
+                    let replace_unpublished = self
+                        .ledger
+                        .high_water(repo, "root")?
+                        .is_some_and(|hw| hw >= version);
                     let expires = now + dur(exp.root);
                     let signed = match served {
                         Some(s) => mirror::next_root_signed(&s.root.signed, version, expires, up),
@@ -594,7 +620,9 @@ impl Mirror<'_> {
                     }
                     .map_err(|e| self.sign_err(e))?;
                     let u = Unsigned::new("root", signed);
-                    reservations.push(Reservation::of(&u, "root", &online));
+                    let mut r = Reservation::of(&u, "root", &online);
+                    r.replace_unpublished = replace_unpublished;
+                    reservations.push(r);
                     new_root = Some((u, online));
                     out.root = Some(version);
                 }

@@ -418,10 +418,23 @@ impl State {
         entries: &[(&str, u64, [u8; 32])],
         keyids: &[Vec<String>],
     ) -> Result<(), StateError> {
+        self.reserve_inner(repo, at, entries, keyids, &[])
+    }
+
+    /// The reservation itself; `replace[i]` lets entry `i` replace a reservation at or
+    /// above its version that never reached the served tree (the caller checked).
+    fn reserve_inner(
+        &self,
+        repo: &str,
+        at: Option<Timestamp>,
+        entries: &[(&str, u64, [u8; 32])],
+        keyids: &[Vec<String>],
+        replace: &[bool],
+    ) -> Result<(), StateError> {
         let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| self.db_err(e))?;
-            for (role, version, content_sha256) in entries {
+            for (i, (role, version, content_sha256)) in entries.iter().enumerate() {
                 let key = format!("mark/{repo}/{role}");
                 let old = table
                     .get(key.as_str())
@@ -429,7 +442,8 @@ impl State {
                     .map(|v| self.decode::<Mark>(&key, v.value()))
                     .transpose()?;
                 let content = hex::encode(content_sha256);
-                if let Some(m) = old {
+                let replacing = replace.get(i).copied().unwrap_or(false);
+                if let (Some(m), false) = (old, replacing) {
                     let (reserved, version) = (m.version, *version);
                     if version < reserved || (version == reserved && m.content_sha256 != content) {
                         return Err(StateError::Reserved {
@@ -633,11 +647,12 @@ impl Ledger for State {
         entries: &[Reservation],
     ) -> Result<(), CycleError> {
         let keyids: Vec<_> = entries.iter().map(|r| r.keyids.clone()).collect();
+        let replace: Vec<_> = entries.iter().map(|r| r.replace_unpublished).collect();
         let entries: Vec<_> = entries
             .iter()
             .map(|r| (r.role, r.version, r.content_sha256))
             .collect();
-        State::reserve_audited(self, repo, Some(at), &entries, &keyids)
+        State::reserve_inner(self, repo, Some(at), &entries, &keyids, &replace)
             .map_err(|e| cycle_err(repo, e))
     }
 
@@ -829,5 +844,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_unpublished_reservation_is_replaced_only_when_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = State::open(&tmp.path().join("db")).unwrap();
+        s.reserve("r", "root", 2, &[1; 32]).unwrap();
+        let at = Some(Timestamp::UNIX_EPOCH);
+        assert!(matches!(
+            s.reserve_inner("r", at, &[("root", 2, [2; 32])], &[], &[false]),
+            Err(StateError::Reserved {
+                same_version: true,
+                ..
+            })
+        ));
+        s.reserve_inner("r", at, &[("root", 2, [2; 32])], &[], &[true])
+            .unwrap();
+        assert_eq!(
+            s.high_water("r", "root").unwrap().unwrap(),
+            (2, hex::encode([2; 32]))
+        );
     }
 }

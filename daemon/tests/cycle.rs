@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use tough::sign::Sign;
 use tuf_mirror_client::Updater;
 use tuf_mirror_config::{Config, Source};
-use tuf_mirror_daemon::clock::FixedClock;
+use tuf_mirror_daemon::clock::{Clock, FixedClock};
 use tuf_mirror_daemon::cycle::{CycleError, Ledger, Memo, Mirror, UpstreamView};
 use tuf_mirror_daemon::mirror::{MirrorKey, MirrorKeys};
 use tuf_mirror_daemon::publish::Tree;
@@ -353,4 +353,54 @@ async fn a_candidate_that_does_not_verify_publishes_nothing() {
         std::fs::read(tree_dir.join("metadata/timestamp.json")).unwrap(),
         before
     );
+}
+
+#[tokio::test]
+async fn a_publish_interrupted_after_the_new_root_file_serves_that_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_up(&fixtures::basic(), dir);
+    let cfg = config(dir);
+    let repo = &cfg.repositories[0];
+    let keys = keys();
+    let ledger = MemLedger::default();
+    let clock = FixedClock::new(Timestamp::now());
+    let tree_dir = dir.join("published/r");
+    let chain = Arc::new(ChainStore::open(&dir.join("state"), "r").unwrap());
+    let up = refreshed(dir, &chain);
+    let view = UpstreamView::of(&up, chain.chain().unwrap());
+    let (first, after_restart) = (Memo::default(), Memo::default());
+    let m = |memo| Mirror {
+        repo,
+        tree: Tree::new(&tree_dir),
+        keys: &keys,
+        ledger: &ledger,
+        clock: &clock,
+        memo,
+    };
+    m(&first).cycle(&view).await.unwrap();
+    // Root version 2 reached the tree, `root.json` did not (a crash in between).
+    let v1: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree_dir.join("metadata/1.root.json")).unwrap())
+            .unwrap();
+    let signed = tuf_mirror_daemon::mirror::next_root_signed(
+        &v1["signed"],
+        2,
+        clock.now() + SignedDuration::from_hours(24 * 365),
+        &view,
+    )
+    .unwrap();
+    let root_keys: Vec<_> = keys.root.iter().collect();
+    let v2 = tuf_mirror_daemon::mirror::sign("root", signed, &root_keys)
+        .await
+        .unwrap();
+    std::fs::write(tree_dir.join("metadata/2.root.json"), &v2.bytes).unwrap();
+    // After a restart (nothing remembered), root 2 is what is served and root.json says so.
+    let o = m(&after_restart).resign().await.unwrap();
+    assert_eq!(o.root, None);
+    assert_eq!(
+        std::fs::read(tree_dir.join("metadata/root.json")).unwrap(),
+        v2.bytes
+    );
+    python_downloads(&tree_dir, &["hello.txt"]);
 }
