@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod cycle;
 pub mod demo;
+pub mod export;
 pub mod keyring;
 pub mod mirror;
 pub mod publish;
