@@ -544,3 +544,68 @@ fn the_builder_refuses_a_broken_anchor_and_a_pin_threshold_out_of_range() {
         .unwrap_err();
     assert!(matches!(e, ClientError::Config { .. }), "{e:?}");
 }
+
+#[test]
+fn a_cache_directory_keeps_the_root_chain_and_belongs_to_one_bundle_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // Root v1 -> v3 (root and timestamp keys rotated); the bundle holds v1.
+    let rotated = fixtures::load("rotated-root").unwrap();
+    let b = bundle(&rotated, ClientPolicy::default());
+    let mem = Mem::new(&rotated);
+    let build = |b: &Bundle, mem: &Mem| {
+        MirrorClient::builder(b, "strict")
+            .unwrap()
+            .transport(Arc::new(mem.clone()))
+            .cache_dir(&cache)
+            .dangerous_validation_time(at(0))
+            .build()
+            .unwrap()
+    };
+    let mut c = build(&b, &mem);
+    c.refresh().unwrap();
+    assert_eq!(c.updater().root().version(), 3);
+
+    // A mirror that no longer serves versions 2 and 3 cannot take a restarted client
+    // back to root v1 (whose timestamp key was replaced).
+    let files: Vec<String> = rotated.files().keys().cloned().collect();
+    let stripped = Mem::default();
+    for f in files
+        .iter()
+        .filter(|f| !f.ends_with("2.root.json") && !f.ends_with("3.root.json"))
+    {
+        stripped.put(f, rotated.get(f).unwrap());
+    }
+    let mut c = build(&b, &stripped);
+    assert_eq!(c.updater().root().version(), 3, "resumed from the cache");
+    c.refresh().unwrap();
+    assert_eq!(c.updater().root().version(), 3);
+
+    // The same directory with another bundle root (a mirror set up again with new
+    // keys) starts from that root.
+    let mut other = fixtures::basic();
+    for role in ["root", SNAPSHOT, TIMESTAMP] {
+        other.set_role_keys(
+            role,
+            [TestKey::ed25519_from_label(&format!("new-{role}"))],
+            1,
+        );
+    }
+    let other = other.publish();
+    let b2 = bundle(&other, ClientPolicy::default());
+    let mut c = build(&b2, &Mem::new(&other));
+    assert_eq!(c.updater().root().version(), 1);
+    c.refresh().unwrap();
+    assert!(c.target_info(APP).unwrap().is_some());
+
+    // A directory is for one repository.
+    let e = MirrorClient::builder(&b2, "graced")
+        .unwrap()
+        .cache_dir(&cache)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Config { reason, .. } if reason.contains("holds repository \"strict\"")),
+        "{e:?}"
+    );
+}

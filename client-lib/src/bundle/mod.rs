@@ -24,7 +24,7 @@
 //! understand: another `format`, another `version`, an unknown field anywhere, duplicate
 //! JSON keys, a mirror root that is not a self-signed root, pinned keys that are missing,
 //! unusable, or listed under an id that does not match them, a threshold out of range, a
-//! grace above [`MAX_GRACE`](crate::MAX_GRACE).
+//! grace above the cap ([`crate::MAX_GRACE`]).
 
 mod duration;
 mod write;

@@ -46,8 +46,8 @@ use crate::updater::{PinnedKeys, TargetInfo, TargetsTrust, Updater, UpdaterConfi
 pub use error::{ClientError, Party};
 pub use staleness::{Freshness, RoleStaleness, Staleness};
 
-/// The file in a cache directory naming the bundle root the cached state grew from.
-/// Not `*.json`, so it can never be taken for a role.
+/// The file in a cache directory naming the repository and the bundle root the cached
+/// state grew from. Not `*.json`, so it can never be taken for a role.
 const ANCHOR_FILE: &str = "bundle-anchor";
 
 /// Settings of a [`MirrorClient`]; see [`MirrorClient::builder`].
@@ -360,7 +360,8 @@ impl MirrorClient {
 
     /// Resumes from the cached root when the cache grew from this bundle root and holds
     /// a version at least as new (so a mirror cannot roll the root back across
-    /// restarts); otherwise starts from the bundle root.
+    /// restarts); otherwise starts from the bundle root. A directory that holds another
+    /// repository is refused.
     fn open_cached(
         &self,
         config: UpdaterConfig,
@@ -369,15 +370,25 @@ impl MirrorClient {
     ) -> Result<Updater, ClientError> {
         let fingerprint = anchor_fingerprint(root);
         let marker = dir.join(ANCHOR_FILE);
-        let same_anchor = std::fs::read_to_string(&marker)
-            .ok()
-            .is_some_and(|s| s.trim() == fingerprint);
+        let recorded = std::fs::read_to_string(&marker).unwrap_or_default();
+        let mut fields = recorded.split_whitespace();
+        let (repo, anchor) = (fields.next(), fields.next());
+        if let Some(other) = repo.filter(|r| *r != self.repository) {
+            return Err(ClientError::Config {
+                repository: self.repository.clone(),
+                reason: format!(
+                    "cache directory {} holds repository {other:?}: use one directory per \
+                     repository",
+                    dir.display()
+                ),
+            });
+        }
         let cached = self.store.load("root").ok().flatten();
         let newer = match (cached.as_deref().and_then(root_version), root_version(root)) {
             (Some(c), Some(b)) => c >= b,
             _ => false,
         };
-        if same_anchor && newer {
+        if anchor == Some(fingerprint.as_str()) && newer {
             match Updater::new(config.clone(), self.transport.clone(), self.store.clone()) {
                 Ok(u) => return Ok(u),
                 Err(e) => {
@@ -386,12 +397,13 @@ impl MirrorClient {
             }
         }
         let u = self.init(config, root)?;
-        crate::store::write_atomic(&marker, format!("{fingerprint}\n").as_bytes(), true).map_err(
-            |e| ClientError::Config {
+        let text = format!("{} {fingerprint}\n", self.repository);
+        crate::store::write_atomic(&marker, text.as_bytes(), true).map_err(|e| {
+            ClientError::Config {
                 repository: self.repository.clone(),
                 reason: format!("cannot write {}: {e}", marker.display()),
-            },
-        )?;
+            }
+        })?;
         Ok(u)
     }
 
