@@ -113,6 +113,15 @@ fn decode_public(keytype: &str, public: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// The TUF key id of a key object written as `text`: the hex sha256 of its canonical
+/// JSON, every field included (TUF 1.0, section 4.2, `KEYID`).
+pub fn key_id(text: &str) -> Result<String, crate::canonical::CanonicalError> {
+    let canonical = crate::canonical::canonicalize(text)?;
+    Ok(hex::encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical).as_ref(),
+    ))
+}
+
 /// Keys of a delegating role, by key id.
 #[derive(Debug, Default)]
 pub struct KeyRing {

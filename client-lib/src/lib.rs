@@ -1,5 +1,58 @@
 //! The TUF 1.0 verification engine of tuf-mirror.
 //!
+//! ## Applications: [`client::MirrorClient`] and the key bundle
+//!
+//! A site's security team hands every client one file, the key bundle
+//! ([`bundle::Bundle`], format in `docs/bundle.md`): per repository, the mirror URLs, the
+//! mirror's root (the trust anchor), the pinned upstream targets keys and the client
+//! policy. A [`client::MirrorClient`] built from it refreshes, looks targets up,
+//! downloads them and reports how stale each role is; targets metadata is accepted only
+//! when signed by the pinned upstream keys, whatever the mirror's root says.
+//!
+//! ```
+//! # use std::path::Path;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/basic");
+//! # let bundle_path = dir.path().join("bundle.json");
+//! # write_bundle(&mirror.canonicalize()?, &bundle_path)?;
+//! use tuf_mirror_client::bundle::Bundle;
+//! use tuf_mirror_client::client::MirrorClient;
+//!
+//! let bundle = Bundle::load(&bundle_path)?;
+//! let mut client = MirrorClient::builder(&bundle, "demo")?
+//!     .cache_dir(dir.path().join("cache"))
+//!     .build()?;
+//! client.refresh()?;
+//!
+//! let mut bytes = Vec::new();
+//! let info = client.download("releases/app-1.0.tar.gz", &mut bytes)?;
+//! assert_eq!(bytes.len() as u64, info.length);
+//! client.download_to_file("hello.txt", &dir.path().join("hello.txt"))?;
+//!
+//! let report = client.staleness();
+//! assert!(report.role("targets").is_some());
+//! print!("{report}");
+//! # Ok(())
+//! # }
+//! # // A bundle for a repository whose root lists its own targets keys: what
+//! # // `tuf-mirror bundle export` writes for a mirror.
+//! # fn write_bundle(mirror: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+//! #     use tuf_mirror_client::bundle::{pins_from_root, render, ClientPolicy, RepositoryExport};
+//! #     let root = std::fs::read(mirror.join("root.json"))?;
+//! #     let (keys, threshold) = pins_from_root(&root)?;
+//! #     let mirrors = [url::Url::from_directory_path(mirror).map_err(|()| "not absolute")?];
+//! #     let repo = RepositoryExport {
+//! #         name: "demo", mirrors: &mirrors, mirror_root: &root, targets_keys: keys,
+//! #         threshold, upstream_root: None, policy: ClientPolicy::default(),
+//! #     };
+//! #     std::fs::write(out, render(None, &[repo], out)?)?;
+//! #     Ok(())
+//! # }
+//! ```
+//!
+//! ## The engine
+//!
 //! One client workflow (TUF specification 1.0, section 5) serves both sides of the
 //! mirror: the daemon verifies each upstream repository with it (all delegated roles,
 //! the upstream root as anchor) and clients verify the mirror with it (lazy lookups,
@@ -33,7 +86,9 @@
 #![deny(missing_docs)]
 
 mod anchor;
+pub mod bundle;
 pub mod canonical;
+pub mod client;
 mod error;
 pub mod key;
 pub mod names;

@@ -68,6 +68,8 @@ pub struct ExpiryPolicy {
     timestamp: Duration,
     snapshot: Duration,
     targets: Duration,
+    /// Named in the warning logged for each use of a grace.
+    repository: Option<std::sync::Arc<str>>,
 }
 
 impl ExpiryPolicy {
@@ -80,8 +82,9 @@ impl ExpiryPolicy {
     ///
     /// **This weakens freeze protection**: an attacker (or a stale mirror) may keep
     /// serving that role for `grace` after its signer meant it to stop. Each use is
-    /// logged at warn level with the role and how long past expiry it is. `grace` is
-    /// capped at [`MAX_GRACE`].
+    /// logged at warn level with the role, how long past expiry it is and the
+    /// repository (see [`ExpiryPolicy::for_repository`]). `grace` is capped at
+    /// [`MAX_GRACE`].
     pub fn dangerous_with_grace(mut self, class: RoleClass, grace: Duration) -> Result<Self> {
         if grace > MAX_GRACE {
             return Err(Error::Config {
@@ -94,6 +97,19 @@ impl ExpiryPolicy {
         }
         *self.slot(class) = grace;
         Ok(self)
+    }
+
+    /// Names the repository this policy is for in the warning logged for each use of a
+    /// grace, so that a site with several repositories sees which one runs on stale
+    /// metadata.
+    pub fn for_repository(mut self, name: &str) -> Self {
+        self.repository = Some(name.into());
+        self
+    }
+
+    /// The repository named by [`ExpiryPolicy::for_repository`].
+    pub fn repository(&self) -> Option<&str> {
+        self.repository.as_deref()
     }
 
     /// The grace for a class.
@@ -131,6 +147,7 @@ impl ExpiryPolicy {
         if late < grace {
             tracing::warn!(
                 role,
+                repository = self.repository.as_deref().unwrap_or(""),
                 expired_at = %expires,
                 seconds_past_expiry = late.as_secs(),
                 grace_secs = grace.as_secs(),

@@ -87,6 +87,17 @@ impl TrustedRoot {
         })
     }
 
+    /// Verifies `bytes` as a trust anchor (TUF 5.2): a well-formed root signed by a
+    /// threshold of its own root keys. Expiry is not checked: an anchor may be old, the
+    /// client chains forward from it. `file` names it in errors.
+    pub fn anchor(bytes: &[u8], file: &str) -> Result<TrustedRoot> {
+        let o = crate::verify::open::<RootSigned>(bytes, "root", "root", file)?;
+        let (body, checked) = o.split();
+        let root = TrustedRoot::from_parts(body, &checked, bytes)?;
+        checked.verify(&root.authority("root"))?;
+        Ok(root)
+    }
+
     /// Keys and threshold of a top-level role (present: checked at parse).
     pub fn role(&self, name: &str) -> &RoleKeys {
         static EMPTY: RoleKeys = RoleKeys {

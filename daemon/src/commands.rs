@@ -247,6 +247,91 @@ fn root_signature_needed(state_dir: &Path, repo: &str, tree: &Path) -> Option<St
     })
 }
 
+/// What `tuf-mirror bundle export` was asked for.
+#[derive(Debug)]
+pub struct ExportArgs {
+    pub config: PathBuf,
+    pub repo: Option<String>,
+    pub out: PathBuf,
+    pub mirror_urls: Vec<url::Url>,
+    /// Upstream targets, mirror timestamp, mirror snapshot grace, as written.
+    pub graces: [Option<String>; 3],
+    pub comment: Option<String>,
+}
+
+/// Writes the key bundle from the served trees (temporary file, renamed into place).
+pub fn bundle_export(args: &ExportArgs) -> Result<()> {
+    use tuf_mirror_client::bundle::{parse_duration, ClientPolicy};
+    let config = load_config(&args.config)?;
+    let bases = if args.mirror_urls.is_empty() {
+        vec![tuf_mirror_daemon::export::default_base(&config)?]
+    } else {
+        args.mirror_urls.clone()
+    };
+    let mut policy = ClientPolicy::default();
+    let slots = [
+        (
+            &mut policy.upstream_targets_grace,
+            "--dangerous-upstream-targets-grace",
+        ),
+        (
+            &mut policy.mirror_timestamp_grace,
+            "--dangerous-mirror-timestamp-grace",
+        ),
+        (
+            &mut policy.mirror_snapshot_grace,
+            "--dangerous-mirror-snapshot-grace",
+        ),
+    ];
+    for ((slot, flag), text) in slots.into_iter().zip(&args.graces) {
+        if let Some(text) = text {
+            let d = parse_duration(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+            tracing::warn!(flag, grace = %text, "the bundle gives clients an expiry grace");
+            *slot = Some(d);
+        }
+    }
+    let bytes = tuf_mirror_daemon::export::export_bundle(
+        &config,
+        args.repo.as_deref(),
+        &bases,
+        &policy,
+        args.comment.as_deref(),
+        &args.out,
+    )?;
+    let dir = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    tmp.write_all(&bytes)?;
+    // Public keys and signed metadata only: readable by everyone who needs it.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let bundle = tuf_mirror_client::bundle::Bundle::from_slice(&bytes, &args.out)?;
+    for r in bundle.repositories() {
+        println!(
+            "{}: mirror root v{}, {} pinned targets key(s), threshold {}, mirrors {}",
+            r.name,
+            r.mirror_root_version,
+            r.targets_keys.keys().len(),
+            r.targets_keys.threshold(),
+            r.mirrors
+                .iter()
+                .map(url::Url::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(config_path: &Path) -> Result<()> {
     let config = load_config(config_path)?;

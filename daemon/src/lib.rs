@@ -11,6 +11,7 @@ pub mod ceremony;
 pub mod clock;
 pub mod cycle;
 pub mod demo;
+pub mod export;
 pub mod keyring;
 pub mod mirror;
 pub mod prune;

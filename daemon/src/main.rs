@@ -105,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         command: RootCommand,
     },
+    /// The key bundle clients are configured with.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,6 +172,44 @@ enum RootCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum BundleCommand {
+    /// Write the key bundle for one or every repository from what the daemon serves
+    /// (newest mirror root, its targets keys as pins, newest upstream root). Reads only
+    /// the published tree: works while the daemon runs.
+    Export {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this repository (default: every repository).
+        #[arg(long)]
+        repo: Option<String>,
+        /// The bundle file to write (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// Base URL clients reach the mirror's HTTP server at (repeatable, in order of
+        /// preference); each repository is at `<URL><repo>/`. Default:
+        /// `http://<listen>/` from the configuration.
+        #[arg(long = "mirror-url", value_name = "URL")]
+        mirror_urls: Vec<url::Url>,
+        /// DANGEROUS: clients accept expired upstream targets and delegated roles this
+        /// long past expiry (e.g. 7d; at most 90d). Default: strict.
+        #[arg(long, value_name = "DURATION")]
+        dangerous_upstream_targets_grace: Option<String>,
+        /// DANGEROUS: clients accept the mirror's expired timestamp this long (a daemon
+        /// that is down). Default: strict.
+        #[arg(long, value_name = "DURATION")]
+        dangerous_mirror_timestamp_grace: Option<String>,
+        /// DANGEROUS: clients accept the mirror's expired snapshot this long. Default:
+        /// strict.
+        #[arg(long, value_name = "DURATION")]
+        dangerous_mirror_snapshot_grace: Option<String>,
+        /// A note for the people handling the file (kept in the bundle's `comment`).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum KeysCommand {
     /// Print the TUF key object and key id of a key (its public part), for
     /// `root prepare --add-root-key`.
@@ -219,6 +262,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status { config, json } => commands::status(&config, json),
         Command::Audit { config, repo, json } => commands::audit(&config, repo.as_deref(), json),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Bundle {
+            command:
+                BundleCommand::Export {
+                    config,
+                    repo,
+                    out,
+                    mirror_urls,
+                    dangerous_upstream_targets_grace,
+                    dangerous_mirror_timestamp_grace,
+                    dangerous_mirror_snapshot_grace,
+                    comment,
+                },
+        } => commands::bundle_export(&commands::ExportArgs {
+            config,
+            repo,
+            out,
+            mirror_urls,
+            graces: [
+                dangerous_upstream_targets_grace,
+                dangerous_mirror_timestamp_grace,
+                dangerous_mirror_snapshot_grace,
+            ],
+            comment,
+        }),
         Command::Keys {
             command: KeysCommand::Public { key },
         } => root_commands::keys_public(&key),
