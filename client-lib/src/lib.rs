@@ -44,7 +44,8 @@
 //! #     let mirrors = [url::Url::from_directory_path(mirror).map_err(|()| "not absolute")?];
 //! #     let repo = RepositoryExport {
 //! #         name: "demo", mirrors: &mirrors, mirror_root: &root, targets_keys: keys,
-//! #         threshold, upstream_root: None, policy: ClientPolicy::default(),
+//! #         threshold, next_targets_keys: None, upstream_root: None,
+//! #         policy: ClientPolicy::default(),
 //! #     };
 //! #     std::fs::write(out, render(None, &[repo], out)?)?;
 //! #     Ok(())

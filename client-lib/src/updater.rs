@@ -33,12 +33,14 @@ pub enum TargetsTrust {
     UpstreamAnchored(UpstreamAnchor),
 }
 
-/// Pinned targets keys: key objects by id, and a threshold.
+/// Pinned targets keys: key objects by id, and a threshold; optionally the set the
+/// upstream is rotating to ([`PinnedKeys::with_next`]).
 #[derive(Debug, Clone)]
 pub struct PinnedKeys {
     keys: HashMap<String, KeyJson>,
     threshold: u64,
     ids_cache: Vec<String>,
+    next: Option<Box<PinnedKeys>>,
 }
 
 /// How delegated targets roles are loaded.
@@ -130,6 +132,8 @@ pub struct Updater {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) store: Arc<dyn MetadataStore>,
     pub(crate) pinned: Option<(KeyRing, PinnedKeys)>,
+    /// Which pinned set the root lists (0: the current one, 1: the next one).
+    pin_set: usize,
     /// The upstream's trusted state, in upstream-anchored mode.
     pub(crate) upstream: Option<Upstream>,
     pub(crate) root: TrustedRoot,
@@ -211,16 +215,20 @@ impl Updater {
                 None
             }
             TargetsTrust::Pinned(p) => {
-                if p.threshold == 0 || (p.keys.len() as u64) < p.threshold {
-                    return Err(Error::Config {
-                        reason: format!(
-                            "pinned targets keys: threshold {} with {} key(s)",
-                            p.threshold,
-                            p.keys.len()
-                        ),
-                    });
+                let mut all = HashMap::new();
+                for set in p.sets() {
+                    if set.threshold == 0 || (set.keys.len() as u64) < set.threshold {
+                        return Err(Error::Config {
+                            reason: format!(
+                                "pinned targets keys: threshold {} with {} key(s)",
+                                set.threshold,
+                                set.keys.len()
+                            ),
+                        });
+                    }
+                    all.extend(set.keys.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
-                Some((KeyRing::new(&p.keys), p.clone()))
+                Some((KeyRing::new(&all), p.clone()))
             }
         };
         Ok(Updater {
@@ -229,6 +237,7 @@ impl Updater {
             transport,
             store,
             pinned,
+            pin_set: 0,
             upstream,
             root,
             timestamp: None,
@@ -360,34 +369,47 @@ impl Updater {
         self.check_pin_against_root()
     }
 
-    /// The root must list the pinned keys and threshold for targets, so that stock
-    /// clients of the same repository verify the same targets.
-    fn check_pin_against_root(&self) -> Result<()> {
+    /// The root must list the pinned keys and threshold for targets (or those of the
+    /// next set, during a rotation), so that stock clients of the same repository verify
+    /// the same targets. Sets which pinned set verifies targets.
+    fn check_pin_against_root(&mut self) -> Result<()> {
         let Some((_, pin)) = &self.pinned else {
             return Ok(());
         };
         let role = self.root.role("targets");
         let root_ids: HashSet<&String> = role.keyids.iter().collect();
-        let pin_ids: HashSet<&String> = pin.keys.keys().collect();
-        if root_ids != pin_ids || role.threshold != pin.threshold {
-            let mut missing: Vec<_> = pin_ids.difference(&root_ids).map(|s| s.as_str()).collect();
-            let mut extra: Vec<_> = root_ids.difference(&pin_ids).map(|s| s.as_str()).collect();
-            missing.sort_unstable();
-            extra.sort_unstable();
-            return Err(Error::Pin {
-                reason: format!(
-                    "root version {} lists targets keys differing from the pins (not in root: [{}]; \
-                     not pinned: [{}]; threshold root {} vs pinned {}): if the upstream rotated its \
-                     targets keys, update the key bundle; otherwise the mirror is misbehaving",
-                    self.root.version(),
-                    missing.join(", "),
-                    extra.join(", "),
-                    role.threshold,
-                    pin.threshold
-                ),
-            });
+        let matching = pin.sets().position(|set| {
+            let ids: HashSet<&String> = set.keys.keys().collect();
+            ids == root_ids && role.threshold == set.threshold
+        });
+        if let Some(i) = matching {
+            self.pin_set = i;
+            return Ok(());
         }
-        Ok(())
+        let pin_ids: HashSet<&String> = pin.keys.keys().collect();
+        let mut missing: Vec<_> = pin_ids.difference(&root_ids).map(|s| s.as_str()).collect();
+        let mut extra: Vec<_> = root_ids.difference(&pin_ids).map(|s| s.as_str()).collect();
+        missing.sort_unstable();
+        extra.sort_unstable();
+        let next = pin.next().map_or(String::new(), |n| {
+            format!(
+                " nor the next pinned set ([{}], threshold {})",
+                n.ids().join(", "),
+                n.threshold
+            )
+        });
+        Err(Error::Pin {
+            reason: format!(
+                "root version {} lists targets keys differing from the pins (not in root: [{}]; \
+                 not pinned: [{}]; threshold root {} vs pinned {}){next}: if the upstream rotated \
+                 its targets keys, update the key bundle; otherwise the mirror is misbehaving",
+                self.root.version(),
+                missing.join(", "),
+                extra.join(", "),
+                role.threshold,
+                pin.threshold
+            ),
+        })
     }
 
     /// The mirror's timestamp and snapshot again (upstream-anchored mode, when they
@@ -593,15 +615,18 @@ impl Updater {
         match parent {
             None => Ok(match (&self.pinned, &self.upstream) {
                 // The pins never change within an updater: instance 0.
-                (Some((ring, pin)), _) => (
-                    Authority {
-                        name: "pinned targets keys",
-                        keyids: pin_ids(pin),
-                        threshold: pin.threshold,
-                        ring,
-                    },
-                    0,
-                ),
+                (Some((ring, pin)), _) => {
+                    let set = pin.sets().nth(self.pin_set).unwrap_or(pin);
+                    (
+                        Authority {
+                            name: "pinned targets keys",
+                            keyids: pin_ids(set),
+                            threshold: set.threshold,
+                            ring,
+                        },
+                        self.pin_set as u64,
+                    )
+                }
                 (None, Some(up)) => (crate::anchor::authority(&up.root, "targets"), up.root.id),
                 (None, None) => (self.root.authority("targets"), self.root.id),
             }),
@@ -801,7 +826,27 @@ impl PinnedKeys {
             keys,
             threshold,
             ids_cache: ids,
+            next: None,
         }
+    }
+
+    /// Also accepts `next` (the keys and threshold an upstream targets-key rotation
+    /// moves to): the mirror root must list exactly one of the two sets, and targets
+    /// must be signed by a threshold of that set. A bundle carrying both keeps clients
+    /// working across the rotation; a root listing anything else is still refused.
+    pub fn with_next(mut self, next: PinnedKeys) -> Self {
+        self.next = Some(Box::new(PinnedKeys { next: None, ..next }));
+        self
+    }
+
+    /// The set a rotation moves to, if any.
+    pub fn next(&self) -> Option<&PinnedKeys> {
+        self.next.as_deref()
+    }
+
+    /// The current set, then the next one.
+    fn sets(&self) -> impl Iterator<Item = &PinnedKeys> {
+        std::iter::once(self).chain(self.next.as_deref())
     }
 
     fn ids(&self) -> &[String] {

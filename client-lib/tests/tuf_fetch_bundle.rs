@@ -28,6 +28,7 @@ fn write_bundle(out: &Path, names: &[&str]) {
             mirror_root: &root,
             targets_keys: keys.clone(),
             threshold,
+            next_targets_keys: None,
             upstream_root: None,
             policy: ClientPolicy::default(),
         })

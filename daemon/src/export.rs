@@ -131,6 +131,7 @@ pub fn export_bundle(
         keys: Vec<(String, String)>,
         threshold: u64,
         upstream_root: Option<Vec<u8>>,
+        next: Option<(Vec<(String, String)>, u64)>,
     }
     let mut loaded = Vec::with_capacity(names.len());
     for name in names {
@@ -161,6 +162,7 @@ pub fn export_bundle(
         for base in bases {
             mirrors.push(repo_url(base, name)?);
         }
+        let next = next_pins(&config.server.state_dir, name, &keys, threshold);
         loaded.push(Loaded {
             name: name.to_owned(),
             mirrors,
@@ -168,6 +170,7 @@ pub fn export_bundle(
             keys,
             threshold,
             upstream_root: newest_upstream_root(&tree.join("upstream"), name)?,
+            next,
         });
     }
     let repos: Vec<RepositoryExport<'_>> = loaded
@@ -178,11 +181,32 @@ pub fn export_bundle(
             mirror_root: &l.root,
             targets_keys: l.keys.clone(),
             threshold: l.threshold,
+            next_targets_keys: l.next.clone(),
             upstream_root: l.upstream_root.as_deref(),
             policy: policy.clone(),
         })
         .collect();
     render(comment, &repos, out).map_err(ExportError::Bundle)
+}
+
+/// When the newest upstream root the daemon verified lists other targets keys than the
+/// served mirror root (a rotation the mirror root has not followed yet), those keys: the
+/// bundle then pins both sets, and its clients keep working across the change.
+fn next_pins(
+    state_dir: &Path,
+    repo: &str,
+    current: &[(String, String)],
+    threshold: u64,
+) -> Option<(Vec<(String, String)>, u64)> {
+    let (_, path) = crate::ceremony::newest_upstream_root(state_dir, repo)?;
+    let bytes = std::fs::read(path).ok()?;
+    let (keys, t) = pins_from_root(&bytes).ok()?;
+    fn ids(k: &[(String, String)]) -> Vec<&String> {
+        let mut v: Vec<&String> = k.iter().map(|(id, _)| id).collect();
+        v.sort();
+        v
+    }
+    (ids(&keys) != ids(current) || t != threshold).then_some((keys, t))
 }
 
 /// `<base><repo>/`.

@@ -45,6 +45,7 @@ fn bundle(repo: &PublishedRepo, policy: ClientPolicy) -> Bundle {
         mirror_root: root,
         targets_keys: keys.clone(),
         threshold,
+        next_targets_keys: None,
         upstream_root: None,
         policy,
     };

@@ -217,6 +217,8 @@ struct RawRepository {
     mirror_root: Box<RawValue>,
     targets_keys: RawPins,
     #[serde(default)]
+    next_targets_keys: Option<RawPins>,
+    #[serde(default)]
     upstream_root: Option<Box<RawValue>>,
     #[serde(default)]
     policy: RawPolicy,
@@ -355,7 +357,7 @@ fn repository(r: RawRepository, at: &str, file: &Path) -> Result<BundleRepositor
         .map_err(|e| ("mirror_root", format!("not a usable trust anchor: {e}")))?;
     let root_keys: RootKeys = serde_json::from_str(root_text)
         .map_err(|e| ("mirror_root", format!("keys unreadable: {e}")))?;
-    let targets_keys = pins(&r.targets_keys, &root_keys).map_err(|e| ("targets_keys", e))?;
+    let mut targets_keys = pins(&r.targets_keys, &[&root_keys]).map_err(|e| ("targets_keys", e))?;
     let upstream_root = match &r.upstream_root {
         None => None,
         Some(u) => {
@@ -364,6 +366,19 @@ fn repository(r: RawRepository, at: &str, file: &Path) -> Result<BundleRepositor
             Some(u.get().as_bytes().to_vec())
         }
     };
+    if let Some(next) = &r.next_targets_keys {
+        // The keys a rotation moves to are listed by the upstream root, not (yet) by
+        // the mirror root.
+        let upstream_keys: Option<RootKeys> = r
+            .upstream_root
+            .as_ref()
+            .and_then(|u| serde_json::from_str(u.get()).ok());
+        let roots: Vec<&RootKeys> = std::iter::once(&root_keys)
+            .chain(upstream_keys.as_ref())
+            .collect();
+        let next = pins(next, &roots).map_err(|e| ("next_targets_keys", e))?;
+        targets_keys = targets_keys.with_next(next);
+    }
     let policy = policy(&r.policy)?;
     Ok(BundleRepository {
         name: r.name,
@@ -424,7 +439,7 @@ fn mirrors(list: &[String]) -> Result<Vec<Url>, String> {
 /// key id, or the id the bundle's mirror root lists it under (upstreams that compute
 /// key ids another way; the mirror root copies them verbatim); no public key twice; a
 /// threshold from 1 to the number of keys.
-fn pins(raw: &RawPins, root: &RootKeys) -> Result<PinnedKeys, String> {
+fn pins(raw: &RawPins, roots: &[&RootKeys]) -> Result<PinnedKeys, String> {
     if raw.keys.is_empty() {
         return Err("lists no key".into());
     }
@@ -451,11 +466,12 @@ fn pins(raw: &RawPins, root: &RootKeys) -> Result<PinnedKeys, String> {
         }
         let computed = key_id(text).map_err(|e| format!("key {id}: {e}"))?;
         if &computed != id {
-            let same_in_root = root
-                .signed
-                .keys
-                .get(id)
-                .is_some_and(|r| canonicalize(r.get()).ok() == canonicalize(text).ok());
+            let same_in_root = roots.iter().any(|root| {
+                root.signed
+                    .keys
+                    .get(id)
+                    .is_some_and(|r| canonicalize(r.get()).ok() == canonicalize(text).ok())
+            });
             if !same_in_root {
                 return Err(format!(
                     "key id {id} does not match its key object (whose key id is {computed}) \

@@ -24,6 +24,7 @@ fn export(policy: ClientPolicy) -> Vec<u8> {
         mirror_root: &root,
         targets_keys: keys,
         threshold,
+        next_targets_keys: None,
         upstream_root: Some(&root),
         policy,
     };

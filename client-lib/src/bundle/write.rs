@@ -28,6 +28,9 @@ pub struct RepositoryExport<'a> {
     pub targets_keys: Vec<(String, String)>,
     /// Pinned threshold.
     pub threshold: u64,
+    /// The keys and threshold an upstream targets-key rotation moves to, when one is
+    /// under way (the mirror root still lists the current ones).
+    pub next_targets_keys: Option<(Vec<(String, String)>, u64)>,
     /// The upstream root document, if carried.
     pub upstream_root: Option<&'a [u8]>,
     /// Client policy.
@@ -90,6 +93,8 @@ struct OutRepository<'a> {
     mirrors: Vec<&'a str>,
     mirror_root: Box<RawValue>,
     targets_keys: OutPins,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_targets_keys: Option<OutPins>,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_root: Option<Box<RawValue>>,
     policy: OutPolicy,
@@ -176,6 +181,22 @@ pub fn render(
         for (id, key) in &r.targets_keys {
             keys.insert(id.clone(), raw(key.as_bytes(), "targets_keys", r.name)?);
         }
+        let next_targets_keys = match &r.next_targets_keys {
+            None => None,
+            Some((next, threshold)) => {
+                let mut keys = BTreeMap::new();
+                for (id, key) in next {
+                    keys.insert(
+                        id.clone(),
+                        raw(key.as_bytes(), "next_targets_keys", r.name)?,
+                    );
+                }
+                Some(OutPins {
+                    keys,
+                    threshold: *threshold,
+                })
+            }
+        };
         out.repositories.push(OutRepository {
             name: r.name,
             mirrors: r.mirrors.iter().map(Url::as_str).collect(),
@@ -184,6 +205,7 @@ pub fn render(
                 keys,
                 threshold: r.threshold,
             },
+            next_targets_keys,
             upstream_root: r
                 .upstream_root
                 .map(|u| raw(u, "upstream_root", r.name))
