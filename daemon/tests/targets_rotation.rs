@@ -218,3 +218,89 @@ fn through_the_ceremony_the_new_state_waits_and_old_and_new_bundles_never_fail()
     let e = pinned(&old_only, &cache_old, "hello.txt").unwrap_err();
     assert_told_to_update(&e);
 }
+
+/// The workspace's `tuf-fetch`, next to this test's binary.
+fn tuf_fetch() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join("tuf-fetch");
+    assert!(
+        p.exists(),
+        "{} missing: build it with `cargo build -p tuf-mirror-client --bin tuf-fetch`",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn upstream_anchored_clients_follow_the_rotation_with_the_bundle_unchanged() {
+    let mut site = Site::new();
+    site.sync();
+    let bundle = site.export("bundle.json");
+    let dir = site.dir.clone();
+    let anchored = |cache: &str, target: &str| {
+        let b = Bundle::load(&bundle).unwrap();
+        let mut c = MirrorClient::builder(&b, "r")
+            .unwrap()
+            .upstream_anchored()
+            .cache_dir(dir.join(cache))
+            .build()
+            .unwrap();
+        c.refresh()?;
+        let mut out = Vec::new();
+        c.download(target, &mut out)?;
+        Ok::<_, tuf_mirror_client::client::ClientError>(out)
+    };
+    assert!(!anchored("cache-a", "hello.txt").unwrap().is_empty());
+    site.rotate(&TestKey::ed25519_from_label("targets-2"));
+    site.sync();
+    // Same bundle: the anchored clients follow (cached and fresh); the pinned one is
+    // told to update its bundle.
+    assert_eq!(
+        anchored("cache-a", "after.txt").unwrap(),
+        b"after the rotation"
+    );
+    assert_eq!(
+        anchored("cache-b", "after.txt").unwrap(),
+        b"after the rotation"
+    );
+    assert_told_to_update(&pinned(&bundle, &site.dir.join("cache-p"), "hello.txt").unwrap_err());
+    // The command-line front of the same.
+    let out_dir = site.dir.join("dl");
+    let o = Command::new(tuf_fetch())
+        .arg("--bundle")
+        .arg(&bundle)
+        .args([
+            "--repo",
+            "r",
+            "--upstream-anchored",
+            "--target-name",
+            "after.txt",
+        ])
+        .arg("--target-dir")
+        .arg(&out_dir)
+        .arg("download")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
+    assert_eq!(written.len(), 1);
+    // A bundle without an upstream root cannot be used that way.
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    v["repositories"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("upstream_root");
+    let no_up = site.dir.join("no-upstream.json");
+    std::fs::write(&no_up, serde_json::to_vec(&v).unwrap()).unwrap();
+    let b = Bundle::load(&no_up).unwrap();
+    let e = MirrorClient::builder(&b, "r")
+        .unwrap()
+        .upstream_anchored()
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstream-anchored mode needs the upstream root"),
+        "{e}"
+    );
+}

@@ -44,6 +44,10 @@ struct Cli {
     /// The repository of the bundle (may be left out when the bundle has only one).
     #[arg(long, value_name = "NAME", requires = "bundle")]
     repo: Option<String>,
+    /// (--bundle) Pin the bundle's upstream root instead of its targets keys: follow the
+    /// upstream's own root chain, timestamp and snapshot the mirror republishes.
+    #[arg(long, requires = "bundle")]
+    upstream_anchored: bool,
     /// Target to download (repeatable; fetched in order).
     #[arg(long = "target-name")]
     target_names: Vec<String>,
@@ -200,6 +204,9 @@ fn run_bundle(cli: Cli, path: &Path) -> Result<()> {
     }
     if let Some(secs) = cli.dangerous_targets_grace {
         builder = builder.dangerous_upstream_targets_grace(Duration::from_secs(secs));
+    }
+    if cli.upstream_anchored {
+        builder = builder.upstream_anchored();
     }
     let mut client = builder.build()?;
     match cli.command {

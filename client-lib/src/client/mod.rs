@@ -42,6 +42,7 @@ use crate::store::{DirStore, MemoryStore, MetadataStore};
 use crate::target::{copy_verified, TargetVerifier};
 use crate::transport::{HttpTransport, Transport};
 use crate::updater::{PinnedKeys, TargetInfo, TargetsTrust, Updater, UpdaterConfig};
+use crate::UpstreamAnchor;
 
 pub use error::{ClientError, Party};
 pub use staleness::{Freshness, RoleStaleness, Staleness};
@@ -58,6 +59,9 @@ pub struct ClientBuilder {
     mirror_root: Vec<u8>,
     pins: PinnedKeys,
     pinned: bool,
+    /// The upstream root the bundle carries, and whether to pin it instead of the keys.
+    upstream_root: Option<Vec<u8>>,
+    anchored: bool,
     limits: Limits,
     targets_grace: Option<Duration>,
     timestamp_grace: Option<Duration>,
@@ -95,6 +99,8 @@ impl ClientBuilder {
             mirror_root: mirror_root.into(),
             pins,
             pinned: true,
+            upstream_root: None,
+            anchored: false,
             limits: Limits::default(),
             targets_grace: None,
             timestamp_grace: None,
@@ -114,6 +120,7 @@ impl ClientBuilder {
             r.mirror_root.clone(),
             r.targets_keys.clone(),
         );
+        b.upstream_root = r.upstream_root.clone();
         b.limits = r.policy.limits.clone();
         b.targets_grace = r.policy.upstream_targets_grace;
         b.timestamp_grace = r.policy.mirror_timestamp_grace;
@@ -179,6 +186,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Pins the upstream's own root (the bundle's `upstream_root`) instead of its targets
+    /// keys: the client follows the upstream root chain the mirror republishes under
+    /// `upstream/`, takes the targets keys from it (an upstream targets-key rotation
+    /// needs no new bundle), and holds every targets role to the upstream's own snapshot,
+    /// within the upstream-targets grace on the upstream's timestamp (docs/engine.md,
+    /// "upstream-anchored"). Fails at `build` when the bundle carries no upstream root.
+    pub fn upstream_anchored(mut self) -> Self {
+        self.anchored = true;
+        self
+    }
+
+    /// [`ClientBuilder::upstream_anchored`] with an upstream root given here.
+    pub fn upstream_anchored_with(mut self, upstream_root: impl Into<Vec<u8>>) -> Self {
+        self.upstream_root = Some(upstream_root.into());
+        self.anchored = true;
+        self
+    }
+
     /// DANGEROUS: validates expiry at `time` instead of the wall clock (tests, audits
     /// of an old state). A time in the past accepts metadata that has expired.
     pub fn dangerous_validation_time(mut self, time: Timestamp) -> Self {
@@ -230,10 +255,22 @@ impl ClientBuilder {
         base.limits = self.limits.clone();
         base.expiry = expiry;
         base.time = self.time;
-        base.targets_trust = if self.pinned {
-            TargetsTrust::Pinned(self.pins.clone())
-        } else {
-            TargetsTrust::FromRoot
+        base.targets_trust = match (self.anchored, &self.upstream_root) {
+            (true, None) => return Err(config_err(
+                "upstream-anchored mode needs the upstream root (the bundle has no upstream_root)"
+                    .into(),
+            )),
+            (true, Some(up)) => {
+                let mut anchor = UpstreamAnchor::new(up);
+                if let Some(g) = self.targets_grace.filter(|g| !g.is_zero()) {
+                    anchor = anchor
+                        .dangerous_with_upstream_grace(g)
+                        .map_err(|e| config_err(e.to_string()))?;
+                }
+                TargetsTrust::UpstreamAnchored(anchor)
+            }
+            (false, _) if self.pinned => TargetsTrust::Pinned(self.pins.clone()),
+            (false, _) => TargetsTrust::FromRoot,
         };
         let transport = self
             .transport
