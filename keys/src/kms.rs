@@ -123,7 +123,14 @@ impl KmsKey {
             retryable: false,
             source: None,
         };
-        let spec = response.key_spec().cloned();
+        // `KeySpec`, or the deprecated `CustomerMasterKeySpec` that older services and
+        // moto (5.2) send alone.
+        #[allow(deprecated)]
+        let spec = response.key_spec().cloned().or_else(|| {
+            response
+                .customer_master_key_spec()
+                .map(|s| KeySpec::from(s.as_str()))
+        });
         let usage = response.key_usage().cloned();
         let algorithms = response.signing_algorithms().to_vec();
         if usage != Some(KeyUsageType::SignVerify) {

@@ -7,7 +7,7 @@
                                              create a SIGN_VERIFY key (ECC_NIST_P256, RSA_3072,
                                              ...), print its KeyId
 
-moto (5.2.x) differs from AWS KMS in three ways that matter to a TUF signer, each of which
+moto (5.2.x) differs from AWS KMS in four ways that matter to a TUF signer, each of which
 would make a correct client fail or a wrong one pass:
 
   1. MessageType=DIGEST is not implemented: moto hashes the digest again, so a DIGEST
@@ -16,9 +16,11 @@ would make a correct client fail or a wrong one pass:
      which is what TUF verifiers (securesystemslib, aws-lc-rs, ring) require.
   3. RAW messages longer than 4096 bytes and DIGEST messages of the wrong length are
      accepted; AWS rejects both with a ValidationException.
+  4. GetPublicKey answers with the deprecated CustomerMasterKeySpec only; AWS sends KeySpec
+     too, and tough-kms reads KeySpec (it fails with MissingKeySpec without it).
 
-`serve` replaces moto's Sign handler with one that behaves as AWS does on these three
-points (keys, key policy checks and every other operation stay moto's). If moto's internals
+`serve` replaces moto's Sign handler with one that behaves as AWS does on points 1 to 3,
+and adds KeySpec to GetPublicKey's answer (point 4) (keys, key policy checks and every other operation stay moto's). If moto's internals
 moved, it says so and exits non-zero instead of serving a server that signs differently.
 Credentials: any (AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing).
 """
@@ -86,6 +88,15 @@ def patch_moto() -> None:
         })
 
     KmsResponse.sign = sign
+
+    original_get_public_key = KmsResponse.get_public_key
+
+    def get_public_key(self) -> str:
+        answer = json.loads(original_get_public_key(self))
+        answer.setdefault("KeySpec", answer.get("CustomerMasterKeySpec"))
+        return json.dumps(answer)
+
+    KmsResponse.get_public_key = get_public_key
 
 
 def serve(port: int) -> None:
