@@ -239,7 +239,12 @@ async fn a_key_the_served_root_does_not_list_stops_start_up() {
     common::write_upstream(&fixtures::load("basic").unwrap(), dir);
     let root = file_key(dir, "root", tuf_mirror_keys::Algorithm::Ed25519);
     let snapshot = file_key(dir, "snapshot", tuf_mirror_keys::Algorithm::EcdsaP256);
-    let cfg = config(dir, &[root.clone()], &snapshot, &hsm.uri("p256"));
+    let cfg = config(
+        dir,
+        std::slice::from_ref(&root),
+        &snapshot,
+        &hsm.uri("p256"),
+    );
     let service = open(&cfg).unwrap();
     service.sync("r").await.unwrap();
     drop(service);

@@ -284,12 +284,10 @@ async fn client(config: &AwsKmsKey) -> Client {
 /// Whether an SDK error may go away by itself (no connection, timeout, throttling,
 /// a service-side failure).
 fn transient<E, R>(e: &SdkError<E, R>) -> bool {
-    match e {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        _ => false,
-    }
+    matches!(
+        e,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+    )
 }
 
 impl fmt::Debug for KmsKey {
