@@ -4,10 +4,12 @@
 # run takes a few seconds.
 #
 #   1. Debian packages, only when one is missing and only as root (apt-get update once,
-#      then install): faketime, time, curl, openssl; python3-venv if python3 cannot make
-#      a venv; nodejs and npm if there is no `node`.
-#   2. .venv at the repo root: python-tuf and friends, pinned in tests/peers/requirements.txt
-#      (used by tests/peers/tuf_upstream.py and tests/peers/tuf_client.py).
+#      then install): faketime, time, curl, openssl; softhsm2 and opensc (the PKCS#11
+#      signing tests: SoftHSM2's module and softhsm2-util, OpenSC's pkcs11-tool);
+#      python3-venv if python3 cannot make a venv; nodejs and npm if there is no `node`.
+#   2. .venv at the repo root: python-tuf, moto[server] and boto3 and friends, pinned in
+#      tests/peers/requirements.txt (used by tests/peers/tuf_upstream.py, tuf_client.py and
+#      kms_server.py, the KMS-compatible server of the awskms: signing tests).
 #   3. .tools/node: tuf-js (npm), used by tests/peers/tufjs_client.cjs.
 #   4. checks that cargo has rustfmt and clippy (adds them with rustup if it can).
 #
@@ -32,6 +34,8 @@ command -v faketime >/dev/null || missing+=(faketime)
 [[ -x /usr/bin/time ]] || missing+=(time)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
+{ command -v softhsm2-util >/dev/null && [[ -e /usr/lib/softhsm/libsofthsm2.so ]]; } || missing+=(softhsm2)
+command -v pkcs11-tool >/dev/null || missing+=(opensc)
 if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
 if ! command -v node >/dev/null; then missing+=(nodejs npm); fi
 

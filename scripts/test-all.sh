@@ -8,12 +8,14 @@
 # step fails. Steps, in order:
 #   1. scripts/install-test-deps.sh   Debian packages, .venv (python-tuf), .tools/node (tuf-js)
 #   2. cargo fmt --all -- --check
-#   3. cargo clippy --workspace --all-targets -- -D warnings
+#   3. cargo clippy --workspace --all-targets -- -D warnings, then again with the aws-kms
+#      feature (awskms: keys through the AWS SDK), and its docs
 #   4. RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 #   5. cargo build --manifest-path fuzz/Cargo.toml    (only if fuzz/Cargo.toml exists)
 #   6. tests/peers/selftest.sh        the reference peers against small python-tuf repos
 #   7. cargo test --workspace --doc   doc tests (nextest does not run them)
 #   8. cargo nextest run --workspace  (cargo test --workspace when nextest is missing)
+#   9. the signer tests again with the aws-kms feature (the KMS tests run only there)
 # The test runs come last so that the output ends with the test summary.
 #
 # The Rust tests find the peers through TUF_MIRROR_PYTHON (.venv/bin/python) and
@@ -49,12 +51,21 @@ step "install test dependencies"
 scripts/install-test-deps.sh
 export TUF_MIRROR_PYTHON=$REPO/.venv/bin/python
 export TUF_MIRROR_NODE_PATH=$REPO/.tools/node/node_modules
+# The cargo feature that builds awskms: key support (the AWS SDK).
+KMS_FEATURE=tuf-mirror-daemon/aws-kms
+# The test targets of the signers: the keys crate's unit tests and its PKCS#11 and KMS
+# tests, the daemon's signer and secret-leak tests.
+SIGNER_TESTS=(-p tuf-mirror-keys -p tuf-mirror-daemon --lib --test pkcs11 --test kms --test signers --test secrets)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo clippy -D warnings, aws-kms feature"
+cargo clippy --workspace --all-targets --features "$KMS_FEATURE" -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p tuf-mirror-keys -p tuf-mirror-daemon --no-deps --features "$KMS_FEATURE"
 
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
@@ -71,9 +82,13 @@ step "doc tests"
 cargo test --workspace --doc
 
 if cargo nextest --version >/dev/null 2>&1; then
+  step "signer tests with the aws-kms feature (cargo nextest)"
+  cargo nextest run "${SIGNER_TESTS[@]}" --features "$KMS_FEATURE"
   step "tests (cargo nextest)"
   cargo nextest run --workspace --no-tests=warn
 else
+  step "signer tests with the aws-kms feature (cargo test)"
+  cargo test "${SIGNER_TESTS[@]}" --features "$KMS_FEATURE"
   step "tests (cargo test)"
   cargo test --workspace
 fi

@@ -417,8 +417,10 @@ async fn check_reload(config_path: &Path) -> Result<()> {
     let path = config_path.to_owned();
     tokio::task::spawn_blocking(move || -> Result<()> {
         let config = load_config(&path)?;
+        let published = tuf_mirror_daemon::service::published_dir(&config.server.state_dir);
         for repo in &config.repositories {
-            tuf_mirror_daemon::keyring::load_keys(repo)?;
+            let tree = published.join(repo.name.as_str());
+            tuf_mirror_daemon::keyring::load_checked(repo, &tree)?;
         }
         Ok(())
     })

@@ -332,8 +332,10 @@ fn check_config(path: &std::path::Path) -> Result<()> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    let published = tuf_mirror_daemon::service::published_dir(&config.server.state_dir);
     for repo in &config.repositories {
-        let keys = tuf_mirror_daemon::keyring::load_keys(repo)?;
+        let tree = published.join(repo.name.as_str());
+        let keys = tuf_mirror_daemon::keyring::load_checked(repo, &tree)?;
         println!(
             "{}: root {} key(s), threshold {}; snapshot {}; timestamp {}",
             repo.name.as_str(),

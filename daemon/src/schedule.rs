@@ -1,6 +1,11 @@
 //! The daemon's life: per repository, a sync job and a re-sign job on their cron
 //! schedules (with a catch-up at start), health kept current, until shutdown. A cycle
 //! always completes; cancellation is checked between cycles.
+//!
+//! A failed cycle (a KMS or HSM that does not answer, an unreachable upstream) has
+//! published nothing; it is tried again before the next scheduled run, after
+//! [`retry_delay`]: 10 s, then twice as long after each further failure, never later
+//! than the next scheduled run.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -47,14 +52,26 @@ async fn job_loop(
 ) {
     // Catch up at start: a sync first (which also signs), re-sign ticks after.
     let mut first = job == Job::Sync;
+    // Cycles failed in a row.
+    let mut failures: u32 = 0;
     loop {
         if !first {
             let Some(next) = schedule.next_after(SystemTime::now()) else {
                 return;
             };
-            let wait = next
+            let mut wait = next
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);
+            if failures > 0 {
+                wait = wait.min(retry_delay(failures));
+                tracing::warn!(
+                    repo = %name,
+                    job = ?job,
+                    failures,
+                    retry_in_s = wait.as_secs(),
+                    "cycle failed; retrying"
+                );
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
@@ -70,11 +87,30 @@ async fn job_loop(
             Job::Sync => service.sync(&name).await,
             Job::Resign => service.resign(&name).await,
         };
-        report(&health, &name, job, result);
+        if report(&health, &name, job, result) {
+            failures = 0;
+        } else {
+            failures = failures.saturating_add(1);
+        }
     }
 }
 
-fn report(health: &HealthHandle, name: &str, job: Job, result: Result<Outcome, ServiceError>) {
+/// How long to wait before retrying after `failures` failed cycles in a row (at
+/// least 1): 10 s, doubling with each failure (the caller caps it at the next
+/// scheduled run).
+pub fn retry_delay(failures: u32) -> Duration {
+    const FIRST: Duration = Duration::from_secs(10);
+    FIRST.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
+}
+
+/// Logs a cycle's result and records it in the health state; true when it succeeded.
+fn report(
+    health: &HealthHandle,
+    name: &str,
+    job: Job,
+    result: Result<Outcome, ServiceError>,
+) -> bool {
+    let ok = result.is_ok();
     match result {
         Ok(out) => {
             let now = jiff::Timestamp::now();
@@ -99,5 +135,19 @@ fn report(health: &HealthHandle, name: &str, job: Job, result: Result<Outcome, S
                 }
             });
         }
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially() {
+        let secs: Vec<u64> = (1..=6).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [10, 20, 40, 80, 160, 320]);
+        // No overflow however long the outage.
+        assert!(retry_delay(u32::MAX) >= retry_delay(30));
     }
 }

@@ -9,7 +9,7 @@ use tuf_mirror_config::{Config, Repository};
 
 use crate::clock::Clock;
 use crate::cycle::{CycleError, Ledger, Memo, Mirror, Outcome, UpstreamView};
-use crate::keyring::{load_keys, KeyringError};
+use crate::keyring::{load_checked, KeyringError};
 use crate::mirror::MirrorKeys;
 use crate::publish::Tree;
 use crate::upstream::{updater, ChainStore};
@@ -102,11 +102,12 @@ impl Service {
                 repo: name.to_owned(),
                 source: Box::new(e),
             })?;
+            let tree = published_dir(state_dir).join(name);
             repos.push(RepoRuntime {
                 repo: repo.clone(),
-                keys: load_keys(repo)?,
+                keys: load_checked(repo, &tree)?,
                 chain: Arc::new(chain),
-                tree: Tree::new(published_dir(state_dir).join(name)),
+                tree: Tree::new(tree),
                 view: Mutex::new(None),
                 engine: Arc::new(Mutex::new(None)),
                 mirrored: Arc::new(Mutex::new(HashSet::new())),

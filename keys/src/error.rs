@@ -182,6 +182,54 @@ pub enum KeyError {
         path: PathBuf,
     },
 
+    /// A PKCS#11 key could not be opened or used.
+    #[error("pkcs11 key {uri}: {step}")]
+    Pkcs11 {
+        /// The key URI (it holds no PIN, only where the PIN file is).
+        uri: String,
+        /// What failed.
+        step: Pkcs11Step,
+        /// The PKCS#11 error, when the module returned one.
+        #[source]
+        source: Option<cryptoki::error::Error>,
+    },
+
+    /// The PIN file of a PKCS#11 key could not be used (unreadable, readable by
+    /// group or others, empty, not UTF-8).
+    #[error("pkcs11 key {uri}: the PIN file {} cannot be used", pin_source.display())]
+    PinFile {
+        /// The key URI.
+        uri: String,
+        /// The PIN file.
+        pin_source: PathBuf,
+        /// Why (a [`KeyError::Permissions`], [`KeyError::Io`], ...).
+        #[source]
+        source: Box<KeyError>,
+    },
+
+    /// A KMS key could not be opened or used.
+    #[error("awskms key {uri}: {step}")]
+    Kms {
+        /// The key URI (credentials never are in it).
+        uri: String,
+        /// What failed.
+        step: KmsStep,
+        /// Whether trying again may help (the service was unreachable or busy).
+        retryable: bool,
+        /// The SDK error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// A key URI of a kind this build cannot open.
+    #[error("key {uri}: {reason}")]
+    Unsupported {
+        /// The key URI.
+        uri: String,
+        /// Why, and what to do about it.
+        reason: &'static str,
+    },
+
     /// An algorithm name that [`Algorithm`](crate::Algorithm) does not know. The one
     /// variant without a file: it comes from a command line, before any file.
     #[error("unknown key algorithm {given:?}; expected one of: ed25519, ecdsa-p256, rsa-3072")]
@@ -196,6 +244,16 @@ impl KeyError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KeyError::Sign { .. } => ErrorKind::Retryable,
+            KeyError::Pkcs11 { step, source, .. } => match (step, source) {
+                (Pkcs11Step::Sign | Pkcs11Step::OpenSession, _) => ErrorKind::Retryable,
+                (_, Some(cryptoki::error::Error::Pkcs11(rv, _))) if transient(*rv) => {
+                    ErrorKind::Retryable
+                }
+                _ => ErrorKind::Fatal,
+            },
+            KeyError::Kms {
+                retryable: true, ..
+            } => ErrorKind::Retryable,
             _ => ErrorKind::Fatal,
         }
     }
@@ -218,7 +276,177 @@ impl KeyError {
             | KeyError::KeyId { path, .. }
             | KeyError::Sign { path, .. }
             | KeyError::WriteRefused { path } => Some(path),
-            KeyError::UnknownAlgorithm { .. } => None,
+            KeyError::UnknownAlgorithm { .. }
+            | KeyError::Pkcs11 { .. }
+            | KeyError::PinFile { .. }
+            | KeyError::Kms { .. }
+            | KeyError::Unsupported { .. } => None,
+        }
+    }
+
+    /// The URI of the PKCS#11 or KMS key the error is about.
+    pub fn uri(&self) -> Option<&str> {
+        match self {
+            KeyError::Pkcs11 { uri, .. }
+            | KeyError::PinFile { uri, .. }
+            | KeyError::Kms { uri, .. }
+            | KeyError::Unsupported { uri, .. } => Some(uri),
+            _ => None,
+        }
+    }
+}
+
+/// PKCS#11 return values that say the device or session went away, not that the
+/// key or the PIN is wrong.
+fn transient(rv: cryptoki::error::RvError) -> bool {
+    use cryptoki::error::RvError;
+    matches!(
+        rv,
+        RvError::DeviceError
+            | RvError::DeviceMemory
+            | RvError::DeviceRemoved
+            | RvError::TokenNotPresent
+            | RvError::TokenNotRecognized
+            | RvError::SessionClosed
+            | RvError::SessionCount
+            | RvError::SessionHandleInvalid
+            | RvError::GeneralError
+            | RvError::FunctionFailed
+            | RvError::HostMemory
+    )
+}
+
+/// What failed with a PKCS#11 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pkcs11Step {
+    /// Loading or initializing the module (`module-path`).
+    LoadModule,
+    /// Listing the slots and tokens.
+    ListTokens,
+    /// No token matches the URI; the labels of the tokens present.
+    TokenNotFound {
+        /// Labels of the tokens that are there.
+        present: Vec<String>,
+    },
+    /// More than one token matches the URI.
+    SeveralTokens {
+        /// How many.
+        count: usize,
+    },
+    /// Opening a session on the token.
+    OpenSession,
+    /// Logging in: the PIN is wrong, locked, or the token refused it.
+    Login,
+    /// Searching for the key.
+    FindKey,
+    /// No private key matches `object` / `id`.
+    KeyNotFound {
+        /// Whether the session is logged in (private keys are usually invisible
+        /// without login).
+        logged_in: bool,
+    },
+    /// More than one private key matches.
+    SeveralKeys {
+        /// How many.
+        count: usize,
+    },
+    /// Reading the key's attributes or its public key.
+    PublicKey {
+        /// What is missing or malformed.
+        reason: String,
+    },
+    /// The key is of a type or size TUF signing here does not use.
+    KeyType {
+        /// What the key is.
+        found: String,
+    },
+    /// Signing.
+    Sign,
+    /// The key signed, but the signature does not verify with its public key.
+    SelfCheck,
+}
+
+impl fmt::Display for Pkcs11Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkcs11Step::LoadModule => f.write_str("loading the PKCS#11 module failed"),
+            Pkcs11Step::ListTokens => f.write_str("listing the tokens failed"),
+            Pkcs11Step::TokenNotFound { present } if present.is_empty() => {
+                f.write_str("no token matches, and the module shows no token at all")
+            }
+            Pkcs11Step::TokenNotFound { present } => {
+                write!(f, "no token matches; tokens present: {present:?}")
+            }
+            Pkcs11Step::SeveralTokens { count } => write!(
+                f,
+                "{count} tokens match; add serial= or slot-id= to choose one"
+            ),
+            Pkcs11Step::OpenSession => f.write_str("opening a session failed"),
+            Pkcs11Step::Login => {
+                f.write_str("login failed (wrong PIN, locked PIN, or the token refused it)")
+            }
+            Pkcs11Step::FindKey => f.write_str("searching for the key failed"),
+            Pkcs11Step::KeyNotFound { logged_in: true } => {
+                f.write_str("no private key matches object= / id=")
+            }
+            Pkcs11Step::KeyNotFound { logged_in: false } => f.write_str(
+                "no private key matches object= / id= (not logged in: private keys usually \
+                 need a PIN; add pin-source=)",
+            ),
+            Pkcs11Step::SeveralKeys { count } => write!(
+                f,
+                "{count} private keys match; name the key by both object= and id="
+            ),
+            Pkcs11Step::PublicKey { reason } => write!(f, "reading the public key: {reason}"),
+            Pkcs11Step::KeyType { found } => write!(
+                f,
+                "the key is {found}; supported: ECDSA P-256, Ed25519, RSA 2048 to 8192 bits"
+            ),
+            Pkcs11Step::Sign => f.write_str("signing failed"),
+            Pkcs11Step::SelfCheck => f.write_str(
+                "a test signature does not verify with the key's public key (is the public \
+                 key object of another key?)",
+            ),
+        }
+    }
+}
+
+/// What failed with a KMS key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KmsStep {
+    /// `GetPublicKey` failed (unreachable endpoint, no credentials, unknown key, ...).
+    GetPublicKey,
+    /// The key is not a signing key of a supported type.
+    KeyType {
+        /// What the key is (`KeySpec`, `KeyUsage`).
+        found: String,
+    },
+    /// Setting up tough-kms's RSA signer failed.
+    RsaSigner,
+    /// `Sign` failed.
+    Sign,
+    /// The key signed, but the signature does not verify with its public key (a
+    /// KMS-compatible service whose RSA-PSS salt is not 32 bytes, for one).
+    SelfCheck,
+}
+
+impl fmt::Display for KmsStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KmsStep::GetPublicKey => f.write_str("GetPublicKey failed"),
+            KmsStep::KeyType { found } => write!(
+                f,
+                "the key is {found}; supported: SIGN_VERIFY keys of spec ECC_NIST_P256 \
+                 (ECDSA_SHA_256) and RSA_2048/3072/4096 (RSASSA_PSS_SHA_256)"
+            ),
+            KmsStep::RsaSigner => f.write_str("setting up the RSA signer failed"),
+            KmsStep::Sign => f.write_str("Sign failed"),
+            KmsStep::SelfCheck => f.write_str(
+                "a test signature does not verify with the key's public key (RSA-PSS salt \
+                 length other than 32 bytes?)",
+            ),
         }
     }
 }

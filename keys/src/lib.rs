@@ -1,8 +1,10 @@
 //! Signing keys of the tuf-mirror daemon, as tough key sources.
 //!
 //! The mirror signs its own root, snapshot and timestamp roles. This crate holds
-//! the keys that do it. For now: private keys in PEM files ([`FileKey`]), and
-//! [`generate`] to make new ones (it backs `tuf-mirror keys generate`).
+//! the keys that do it: private keys in PEM files ([`FileKey`]), keys on a PKCS#11
+//! token ([`Pkcs11Key`]), keys in AWS KMS or a KMS-compatible service (`KmsKey`,
+//! with the `aws-kms` feature), all opened from a key URI by [`Signer::open`]; and
+//! [`generate`] to make new key files (it backs `tuf-mirror keys generate`).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -60,11 +62,33 @@ mod error;
 mod file_key;
 mod generate;
 mod key_id;
+#[cfg(feature = "aws-kms")]
+mod kms;
 mod pem;
+mod pkcs11;
 mod pkcs8;
+mod public_key;
 mod secret_file;
+mod signer;
 
-pub use error::{ErrorKind, KeyError};
+pub use error::{ErrorKind, KeyError, KmsStep, Pkcs11Step};
 pub use file_key::{FileKey, KeyType};
 pub use generate::{generate, Algorithm};
 pub use key_id::KeyId;
+#[cfg(feature = "aws-kms")]
+pub use kms::{KmsKey, MAX_RAW_MESSAGE};
+pub use pkcs11::Pkcs11Key;
+pub use signer::Signer;
+
+/// An error and its causes on one line (for tests).
+#[cfg(test)]
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

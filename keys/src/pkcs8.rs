@@ -4,11 +4,10 @@
 //! The keys themselves are parsed by aws-lc-rs.
 
 /// DER tags used here.
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const OID: u8 = 0x06;
-#[cfg(test)]
-const OCTET_STRING: u8 = 0x04;
+pub(crate) const SEQUENCE: u8 = 0x30;
+pub(crate) const INTEGER: u8 = 0x02;
+pub(crate) const OID: u8 = 0x06;
+pub(crate) const OCTET_STRING: u8 = 0x04;
 /// `[0]` EXPLICIT, the `parameters` of a SEC1 `ECPrivateKey`.
 const CONTEXT_0: u8 = 0xa0;
 
@@ -74,7 +73,7 @@ pub(crate) fn private_key(der: &[u8]) -> Option<&[u8]> {
     expect(rest, OCTET_STRING).map(|(key, _)| key)
 }
 
-fn curve_algorithm(curve: &[u8]) -> KeyAlgorithm {
+pub(crate) fn curve_algorithm(curve: &[u8]) -> KeyAlgorithm {
     let name = match curve {
         P256 => return KeyAlgorithm::EcdsaP256,
         P384 => "P-384".to_owned(),
@@ -87,7 +86,7 @@ fn curve_algorithm(curve: &[u8]) -> KeyAlgorithm {
 
 // Object identifiers, DER contents.
 /// 1.3.101.112
-const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+pub(crate) const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 /// 1.3.101.113
 const ED448: &[u8] = &[0x2b, 0x65, 0x71];
 /// 1.3.101.110
@@ -95,15 +94,15 @@ const X25519: &[u8] = &[0x2b, 0x65, 0x6e];
 /// 1.3.101.111
 const X448: &[u8] = &[0x2b, 0x65, 0x6f];
 /// 1.2.840.113549.1.1.1
-const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+pub(crate) const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// 1.2.840.113549.1.1.10
 const RSASSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
 /// 1.2.840.10040.4.1
 const DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
 /// 1.2.840.10045.2.1
-const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+pub(crate) const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 /// 1.2.840.10045.3.1.7 (prime256v1)
-const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+pub(crate) const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// 1.3.132.0.34
 const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 /// 1.3.132.0.35
@@ -112,13 +111,13 @@ const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
 
 /// Reads one DER element with tag `tag`: its contents and what follows it.
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+pub(crate) fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     let (found, contents, rest) = tlv(input)?;
     (found == tag).then_some((contents, rest))
 }
 
 /// Reads one DER element (single-byte tag, definite length of up to 4 bytes).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -138,7 +137,7 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// An OID in dotted form, for messages (`1.3.132.0.34`).
-fn dotted(oid: &[u8]) -> String {
+pub(crate) fn dotted(oid: &[u8]) -> String {
     let mut arcs: Vec<u64> = Vec::new();
     let mut value: u64 = 0;
     for &byte in oid {

@@ -5,6 +5,8 @@
 //!   bytes, so tests can build well-formed repositories and every kind of hostile one.
 //! - [`server`]: [`server::TestServer`], a tiny static HTTP server on loopback that records
 //!   requests and misbehaves on demand.
+//! - [`softhsm`] and [`kms`]: a SoftHSM2 token and a KMS-compatible server (moto) with
+//!   signing keys, started by the tests that need them, on this machine only.
 //! - [`fixtures`]: the committed fixture repositories under `tests/fixtures/` and the code that
 //!   generates them (`cargo run -p tuf-mirror-tests --bin gen-fixtures`).
 //!
@@ -19,5 +21,7 @@
 
 pub mod builder;
 pub mod fixtures;
+pub mod kms;
 pub mod peers;
 pub mod server;
+pub mod softhsm;
