@@ -55,7 +55,7 @@ export TUF_MIRROR_NODE_PATH=$REPO/.tools/node/node_modules
 KMS_FEATURE=tuf-mirror-daemon/aws-kms
 # The test targets of the signers: the keys crate's unit tests and its PKCS#11 and KMS
 # tests, the daemon's signer and secret-leak tests.
-SIGNER_TESTS=(-p tuf-mirror-keys -p tuf-mirror-daemon --lib --test pkcs11 --test kms --test signers --test secrets)
+SIGNER_TESTS=(-p tuf-mirror-keys -p tuf-mirror-daemon --lib --test pkcs11 --test kms --test signers --test secrets --test ceremony)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

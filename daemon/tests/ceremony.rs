@@ -379,3 +379,121 @@ fn an_upstream_targets_key_rotation_waits_for_the_ceremony_while_the_old_state_i
     assert_eq!(json["r"]["root_signature_needed"], false);
     assert!(json["r"]["attention"].is_null());
 }
+
+/// The ceremony with 2-of-3 root keys held three ways: a file, a key on a SoftHSM2
+/// token and a key in a KMS-compatible server (both started here).
+#[cfg(feature = "aws-kms")]
+mod file_hsm_kms {
+    use super::*;
+    use tuf_mirror_tests::kms::KmsServer;
+    use tuf_mirror_tests::softhsm::SoftHsm;
+
+    fn key_id_of(uri: &str) -> String {
+        let out = ok(&["keys", "public", "--key", uri]);
+        let start = out.find('{').unwrap();
+        let v: Value = serde_json::from_str(&out[start..]).unwrap();
+        v["keyid"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_file_an_hsm_and_a_kms_key_rotate_the_timestamp_key_then_a_root_key() {
+        let mut kms = KmsServer::start();
+        let hsm = SoftHsm::shared();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        common::write_upstream(&fixtures::basic().publish(), dir);
+        common::generate_keys(dir);
+        let file_root = format!("file:{}", dir.join("k/root.pem").display());
+        let hsm_root = hsm.uri("p256");
+        let kms_root = kms.uri(&kms.create_key("ECC_NIST_P256"));
+        let config = dir.join("config.toml");
+        let text = std::fs::read_to_string(common::write_config(dir, ""))
+            .unwrap()
+            .replace(
+                &format!("root_keys = [{file_root:?}]\nroot_threshold = 1\n"),
+                &format!(
+                    "root_keys = [{file_root:?}, {hsm_root:?}, {kms_root:?}]\nroot_threshold = 2\n"
+                ),
+            );
+        std::fs::write(&config, text).unwrap();
+        let cfg = s(&config);
+        ok(&["sync", "--config", cfg]);
+        let tree = dir.join("state/published/r");
+        let v1 = signed(&tree, 1);
+        let mut three = vec![
+            key_id_of(&file_root),
+            key_id_of(&hsm_root),
+            key_id_of(&kms_root),
+        ];
+        three.sort();
+        assert_eq!(ids(&v1, "root"), three);
+        assert_eq!(v1["roles"]["root"]["threshold"], 2);
+
+        // 1. The timestamp key: configured beside the old one, then the ceremony, where
+        //    the HSM holder and the KMS holder each sign.
+        let ts2 = generate(&dir.join("k/timestamp-2.pem"));
+        let ts2_uri = format!("file:{}", dir.join("k/timestamp-2.pem").display());
+        let ts1_uri = format!("file:{}", dir.join("k/timestamp.pem").display());
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            &format!("timestamp_keys = [{ts1_uri:?}]"),
+            &format!("timestamp_keys = [{ts1_uri:?}, {ts2_uri:?}]"),
+        );
+        std::fs::write(&config, text).unwrap();
+        let next = dir.join("next-2.json");
+        let n = s(&next);
+        ok(&[
+            "root",
+            "prepare",
+            "--config",
+            cfg,
+            "--repo",
+            "r",
+            "--out",
+            n,
+            "--timestamp-key",
+            &ts2_uri,
+        ]);
+        ok(&["root", "sign", "--file", n, "--key", &hsm_root]);
+        ok(&["root", "sign", "--file", n, "--key", &kms_root]);
+        let out = ok(&[
+            "root", "publish", "--config", cfg, "--repo", "r", "--file", n,
+        ]);
+        assert!(out.contains("root version 2 published"), "{out}");
+        assert_eq!(ids(&signed(&tree, 2), "timestamp"), [ts2]);
+        python_follows(&tree, "hello.txt");
+        tuf_fetch_follows(&tree, dir, "hello.txt", 2);
+
+        // 2. A root key: the file key leaves, a new file key joins; the HSM and KMS
+        //    holders sign (2 of the old root's 3 and 2 of the new root's 3).
+        let r4 = generate(&dir.join("k/root-4.pem"));
+        let r4_uri = format!("file:{}", dir.join("k/root-4.pem").display());
+        let next = dir.join("next-3.json");
+        let n = s(&next);
+        ok(&[
+            "root",
+            "prepare",
+            "--config",
+            cfg,
+            "--repo",
+            "r",
+            "--out",
+            n,
+            "--add-root-key",
+            &r4_uri,
+            "--remove-root-key",
+            &key_id_of(&file_root),
+        ]);
+        ok(&["root", "sign", "--file", n, "--key", &hsm_root]);
+        ok(&["root", "sign", "--file", n, "--key", &kms_root]);
+        let out = ok(&[
+            "root", "publish", "--config", cfg, "--repo", "r", "--file", n,
+        ]);
+        assert!(out.contains("root version 3 published"), "{out}");
+        let mut want = vec![r4, key_id_of(&hsm_root), key_id_of(&kms_root)];
+        want.sort();
+        assert_eq!(ids(&signed(&tree, 3), "root"), want);
+        python_follows(&tree, "hello.txt");
+        tuf_fetch_follows(&tree, dir, "hello.txt", 3);
+        kms.stop();
+    }
+}
