@@ -365,3 +365,27 @@ pub fn newest_upstream_root(state_dir: &Path, repo: &str) -> Option<(u64, PathBu
         })
         .max_by_key(|(v, _)| *v)
 }
+
+/// What changed in the roles' keys and thresholds from one root's `signed` to the next,
+/// one line per role that changed.
+pub fn role_changes(old: &Value, new: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for role in ["root", "snapshot", "timestamp", "targets"] {
+        let sorted = |v: &Value| {
+            let mut ids = role_key_ids(v, role);
+            ids.sort();
+            (ids, v["roles"][role]["threshold"].as_u64().unwrap_or(0))
+        };
+        let (a, b) = (sorted(old), sorted(new));
+        if a != b {
+            out.push(format!(
+                "{role} keys [{}] threshold {} -> [{}] threshold {}",
+                a.0.join(", "),
+                a.1,
+                b.0.join(", "),
+                b.1
+            ));
+        }
+    }
+    out
+}

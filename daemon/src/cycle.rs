@@ -798,6 +798,20 @@ impl Mirror<'_> {
         }
         // Every signature is in the audit log with its reservation; a publish is
         // recorded when it changes more than the timestamp.
+        if let (Some(s), Some(v), Some(new)) = (served, out.root, new_root_signed) {
+            let changes = crate::ceremony::role_changes(&s.root.signed, new);
+            if !changes.is_empty() {
+                let how = if ceremony_root.is_some() {
+                    "root handed in by the ceremony"
+                } else {
+                    "root signed with the keys at hand"
+                };
+                let detail = format!("root v{v} ({how}): {}", changes.join("; "));
+                if let Err(e) = self.ledger.audit(repo, now, "rotation", &detail) {
+                    tracing::warn!(repo, error = %crate::service::display_chain(&e), "rotation not recorded in the audit log");
+                }
+            }
+        }
         if out.root.is_some() || out.snapshot.is_some() {
             let detail = format!(
                 "root {}, snapshot {}, timestamp {tv}",

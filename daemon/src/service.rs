@@ -60,7 +60,9 @@ pub enum ServiceError {
 pub struct RepoRuntime {
     /// Configuration.
     pub repo: Repository,
-    keys: MirrorKeys,
+    /// Its keys; `None` while a KMS or HSM that was unreachable at start-up has not
+    /// been reached yet (the tree is served as it stands, each cycle tries again).
+    keys: Mutex<Option<Arc<MirrorKeys>>>,
     chain: Arc<ChainStore>,
     tree: Tree,
     /// The last upstream state verified and published.
@@ -103,9 +105,24 @@ impl Service {
                 source: Box::new(e),
             })?;
             let tree = published_dir(state_dir).join(name);
+            // A key that cannot be used stops start-up, with one exception: a KMS or
+            // HSM that does not answer (retryable). The tree is then served as it
+            // stands and each cycle tries the keys again, with the schedule's backoff.
+            let keys = match load_checked(repo, &tree) {
+                Ok(k) => Some(Arc::new(k)),
+                Err(e) if keys_retryable(&e) => {
+                    tracing::error!(
+                        repo = name,
+                        error = %display_chain(&e),
+                        "signing keys unreachable: serving the published state as it is and trying again at each cycle"
+                    );
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
             repos.push(RepoRuntime {
                 repo: repo.clone(),
-                keys: load_checked(repo, &tree)?,
+                keys: Mutex::new(keys),
                 chain: Arc::new(chain),
                 tree: Tree::new(tree),
                 view: Mutex::new(None),
@@ -134,11 +151,36 @@ impl Service {
             .ok_or_else(|| ServiceError::UnknownRepository(name.to_owned()))
     }
 
-    fn mirror<'a>(&'a self, rt: &'a RepoRuntime) -> Mirror<'a> {
+    /// The repository's keys, opened now if start-up could not reach them.
+    async fn keys(&self, rt: &RepoRuntime) -> Result<Arc<MirrorKeys>, ServiceError> {
+        if let Some(k) = rt
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(k);
+        }
+        let (repo, tree) = (rt.repo.clone(), rt.tree.dir().to_owned());
+        let k = tokio::task::spawn_blocking(move || load_checked(&repo, &tree))
+            .await
+            .map_err(|e| ServiceError::Task {
+                repo: rt.repo.name.as_str().to_owned(),
+                reason: e.to_string(),
+            })??;
+        let k = Arc::new(k);
+        tracing::info!(repo = rt.repo.name.as_str(), "signing keys reached");
+        *rt.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(k.clone());
+        Ok(k)
+    }
+
+    fn mirror<'a>(&'a self, rt: &'a RepoRuntime, keys: &'a MirrorKeys) -> Mirror<'a> {
         Mirror {
             repo: &rt.repo,
             tree: rt.tree.clone(),
-            keys: &rt.keys,
+            keys,
             ledger: &*self.ledger,
             clock: &*self.clock,
             memo: &rt.memo,
@@ -216,11 +258,14 @@ impl Service {
         })?;
         let result = match view {
             Ok(view) => {
-                let r = self
-                    .mirror(rt)
-                    .cycle(&view)
-                    .await
-                    .map_err(ServiceError::from);
+                let r = match self.keys(rt).await {
+                    Ok(keys) => self
+                        .mirror(rt, &keys)
+                        .cycle(&view)
+                        .await
+                        .map_err(ServiceError::from),
+                    Err(e) => Err(e),
+                };
                 if r.is_ok() {
                     *rt.view
                         .lock()
@@ -275,10 +320,23 @@ impl Service {
             None
         };
         Ok(match view {
-            Some(v) => self.mirror(rt).cycle(&v).await?,
-            None => self.mirror(rt).resign().await?,
+            Some(v) => {
+                let keys = self.keys(rt).await?;
+                self.mirror(rt, &keys).cycle(&v).await?
+            }
+            None => {
+                let keys = self.keys(rt).await?;
+                self.mirror(rt, &keys).resign().await?
+            }
         })
     }
+}
+
+/// Whether a key failure may pass by itself (a KMS or HSM not answering), rather than
+/// a key that cannot work (missing, unprotected, wrong PIN, not in the served root).
+fn keys_retryable(e: &KeyringError) -> bool {
+    e.key_error()
+        .is_some_and(|k| k.kind() == tuf_mirror_keys::ErrorKind::Retryable)
 }
 
 /// An error with its causes, on one line.

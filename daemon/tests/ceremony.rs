@@ -298,6 +298,22 @@ fn a_two_of_three_ceremony_rotates_the_timestamp_key_then_a_root_key() {
         .map(|e| e["version"].as_u64().unwrap())
         .collect();
     assert_eq!(roots, [1, 2, 3]);
+    let rotations: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rotation")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(rotations.len(), 2, "{rotations:?}");
+    assert!(
+        rotations[0].starts_with("root v2 (root handed in by the ceremony): timestamp keys"),
+        "{rotations:?}"
+    );
+    assert!(
+        rotations[1].contains(&format!("-> [")) && rotations[1].contains("root keys"),
+        "{rotations:?}"
+    );
 }
 
 #[test]

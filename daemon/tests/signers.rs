@@ -357,8 +357,8 @@ mod kms {
         assert!(!tree.join("metadata/3.timestamp.json").exists());
     }
 
-    #[test]
-    fn an_unreachable_kms_stops_start_up_naming_role_and_uri() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_kms_leaves_the_service_up_and_each_cycle_names_role_and_uri() {
         tuf_mirror_tests::kms::set_test_credentials();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
@@ -370,13 +370,21 @@ mod kms {
             free_port()
         );
         let cfg = config(dir, &[root], &snapshot, &timestamp);
-        let err = open(&cfg)
-            .err()
-            .expect("an unreachable KMS must stop start-up");
-        let text = display_chain(&err);
-        assert!(text.contains("repository r: snapshot key"), "{text}");
-        assert!(text.contains("awskms:///alias/snapshot"), "{text}");
-        assert!(text.contains("GetPublicKey failed"), "{text}");
+        // Start-up goes on (the published tree, if any, is served as it stands)...
+        let c = cfg.clone();
+        let service = tokio::task::spawn_blocking(move || open(&c))
+            .await
+            .unwrap()
+            .expect("a KMS that does not answer must not stop the service");
+        // ...and every cycle tries the key again, failing with the role and the URI.
+        for _ in 0..2 {
+            let err = service.sync("r").await.unwrap_err();
+            let text = display_chain(&err);
+            assert!(text.contains("repository r: snapshot key"), "{text}");
+            assert!(text.contains("awskms:///alias/snapshot"), "{text}");
+            assert!(text.contains("GetPublicKey failed"), "{text}");
+        }
+        assert!(!tree(&cfg).join("metadata/timestamp.json").exists());
     }
 
     /// The length of the canonical JSON of `v` (what the signature covers).
