@@ -311,7 +311,7 @@ fn a_two_of_three_ceremony_rotates_the_timestamp_key_then_a_root_key() {
         "{rotations:?}"
     );
     assert!(
-        rotations[1].contains(&format!("-> [")) && rotations[1].contains("root keys"),
+        rotations[1].contains("-> [") && rotations[1].contains("root keys"),
         "{rotations:?}"
     );
 }
