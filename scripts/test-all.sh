@@ -14,7 +14,8 @@
 #   5. cargo build --manifest-path fuzz/Cargo.toml    (only if fuzz/Cargo.toml exists)
 #   6. tests/peers/selftest.sh        the reference peers against small python-tuf repos
 #   7. cargo test --workspace --doc   doc tests (nextest does not run them)
-#   8. cargo nextest run --workspace  (cargo test --workspace when nextest is missing)
+#   8. cargo build of tuf-fetch (run by the ceremony and rotation tests), then
+#      cargo nextest run --workspace  (cargo test --workspace when nextest is missing)
 #   9. the signer tests again with the aws-kms feature (the KMS tests run only there)
 # The test runs come last so that the output ends with the test summary.
 #
@@ -80,6 +81,11 @@ tests/peers/selftest.sh
 
 step "doc tests"
 cargo test --workspace --doc
+
+# Tests that run the client command line (ceremony, rotations) find tuf-fetch next to
+# their own binary; the signer step builds only the keys and daemon packages.
+step "build tuf-fetch"
+cargo build -p tuf-mirror-client --bin tuf-fetch
 
 if cargo nextest --version >/dev/null 2>&1; then
   step "signer tests with the aws-kms feature (cargo nextest)"
