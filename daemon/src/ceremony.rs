@@ -274,6 +274,8 @@ pub struct Check {
     pub old: Count,
     /// Signatures by the new root's own root keys.
     pub new: Count,
+    /// The new root file.
+    pub doc: Value,
 }
 
 impl Check {
@@ -312,8 +314,13 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Value, CeremonyError> {
 /// Checks a new root file against the served one: version N+1 and both thresholds.
 pub fn check(served: &[u8], new: &[u8]) -> Result<Check, CeremonyError> {
     let old = parse(served, "the served root")?;
-    let new = parse(new, "the new root")?;
-    let served_version = old["signed"]["version"].as_u64().unwrap_or(0);
+    check_parsed(&old["signed"], parse(new, "the new root")?)
+}
+
+/// [`check`] on documents already parsed: the served root's `signed` and the new root
+/// file (kept in the result).
+pub fn check_parsed(served: &Value, new: Value) -> Result<Check, CeremonyError> {
+    let served_version = served["version"].as_u64().unwrap_or(0);
     let version = new["signed"]["version"].as_u64().unwrap_or(0);
     if version != served_version + 1 {
         return Err(malformed(
@@ -323,8 +330,9 @@ pub fn check(served: &[u8], new: &[u8]) -> Result<Check, CeremonyError> {
     }
     Ok(Check {
         version,
-        old: count(&old["signed"], &new),
+        old: count(served, &new),
         new: count(&new["signed"], &new),
+        doc: new,
     })
 }
 
@@ -346,24 +354,52 @@ pub fn role_key_ids(signed: &Value, role: &str) -> Vec<String> {
     ids(&signed["roles"][role])
 }
 
+/// The newest `<N>.root.json` in `dir`; `None` when it holds none or does not exist.
+pub fn newest_root_in(dir: &Path) -> std::io::Result<Option<(u64, PathBuf)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut newest: Option<(u64, PathBuf)> = None;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(v) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".root.json"))
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(n, _)| v > *n) {
+            newest = Some((v, entry.path()));
+        }
+    }
+    Ok(newest)
+}
+
 /// The newest upstream root the daemon verified for `repo`, looking in its chain store
 /// (`<state_dir>/upstream/<repo>/roots/`, which also holds roots the mirror root cannot
 /// follow yet) and in the republished `<state_dir>/published/<repo>/upstream/`.
 pub fn newest_upstream_root(state_dir: &Path, repo: &str) -> Option<(u64, PathBuf)> {
-    let dirs = [
+    [
         state_dir.join("upstream").join(repo).join("roots"),
         state_dir.join("published").join(repo).join("upstream"),
-    ];
-    dirs.iter()
-        .filter_map(|d| std::fs::read_dir(d).ok().map(|e| (d, e)))
-        .flat_map(|(d, entries)| {
-            entries.filter_map(move |e| {
-                let name = e.ok()?.file_name().to_string_lossy().into_owned();
-                let v = name.strip_suffix(".root.json")?.parse::<u64>().ok()?;
-                Some((v, d.join(name)))
-            })
-        })
-        .max_by_key(|(v, _)| *v)
+    ]
+    .iter()
+    .filter_map(|d| newest_root_in(d).ok().flatten())
+    .max_by_key(|(v, _)| *v)
+}
+
+/// A role's key ids (sorted) and threshold in a root's `signed`.
+pub fn role_keys(signed: &Value, role: &str) -> (Vec<String>, u64) {
+    let mut ids = role_key_ids(signed, role);
+    ids.sort();
+    (
+        ids,
+        signed["roles"][role]["threshold"].as_u64().unwrap_or(0),
+    )
 }
 
 /// What changed in the roles' keys and thresholds from one root's `signed` to the next,
@@ -371,12 +407,7 @@ pub fn newest_upstream_root(state_dir: &Path, repo: &str) -> Option<(u64, PathBu
 pub fn role_changes(old: &Value, new: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for role in ["root", "snapshot", "timestamp", "targets"] {
-        let sorted = |v: &Value| {
-            let mut ids = role_key_ids(v, role);
-            ids.sort();
-            (ids, v["roles"][role]["threshold"].as_u64().unwrap_or(0))
-        };
-        let (a, b) = (sorted(old), sorted(new));
+        let (a, b) = (role_keys(old, role), role_keys(new, role));
         if a != b {
             out.push(format!(
                 "{role} keys [{}] threshold {} -> [{}] threshold {}",

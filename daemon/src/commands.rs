@@ -228,17 +228,8 @@ fn root_signature_needed(state_dir: &Path, repo: &str, tree: &Path) -> Option<St
     let mirror = read(&tree.join("metadata/root.json"))?;
     let (newest, path) = tuf_mirror_daemon::ceremony::newest_upstream_root(state_dir, repo)?;
     let upstream = read(&path)?;
-    let targets = |v: &serde_json::Value| {
-        let t = &v["signed"]["roles"]["targets"];
-        let mut ids: Vec<String> = t["keyids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect();
-        ids.sort();
-        (ids, t["threshold"].as_u64())
-    };
+    let targets =
+        |v: &serde_json::Value| tuf_mirror_daemon::ceremony::role_keys(&v["signed"], "targets");
     (targets(&mirror) != targets(&upstream)).then(|| {
         format!(
             "upstream root version {newest} changed the targets keys; run the root ceremony \

@@ -549,16 +549,16 @@ impl Mirror<'_> {
         let ceremony_root = served.and_then(|s| self.incoming_root(s));
         let mut new_root = None;
         let mut new_root_signed: Option<&Value> = None;
-        if let Some((doc, signed)) = &ceremony_root {
+        if let Some(c) = &ceremony_root {
             reservations.push(Reservation {
                 role: "root",
-                version: doc.version,
-                content_sha256: doc.content_sha256,
-                keyids: signature_ids(&doc.bytes),
+                version: c.doc.version,
+                content_sha256: c.doc.content_sha256,
+                keyids: c.keyids.clone(),
                 replace_unpublished: false,
             });
-            new_root_signed = Some(signed);
-            out.root = Some(doc.version);
+            new_root_signed = Some(&c.signed);
+            out.root = Some(c.doc.version);
         } else {
             let root_needed = served.is_none_or(|s| {
                 !same_role_keys(&s.root.targets, &up.targets)
@@ -634,12 +634,8 @@ impl Mirror<'_> {
         // New snapshot keys (TUF 5.3.11: clients drop what the old key signed).
         let snapshot_keys_rotated = match (served, new_root_signed) {
             (Some(s), Some(n)) => {
-                let sorted = |v: &Value| {
-                    let mut ids = crate::ceremony::role_key_ids(v, "snapshot");
-                    ids.sort();
-                    ids
-                };
-                sorted(&s.root.signed) != sorted(n)
+                let ids = |v: &Value| crate::ceremony::role_keys(v, "snapshot").0;
+                ids(&s.root.signed) != ids(n)
             }
             _ => false,
         };
@@ -690,9 +686,9 @@ impl Mirror<'_> {
                     .await
                     .map_err(|e| self.sign_err(e))?]
             }
-            (None, Some((doc, _))) => {
+            (None, Some(c)) => {
                 self.ledger.reserve_all(repo, now, &reservations)?;
-                vec![doc.clone()]
+                vec![c.doc.clone()]
             }
             (None, None) => Vec::new(),
         };
@@ -899,7 +895,7 @@ impl Mirror<'_> {
     /// the served root with both thresholds met and lists a configured snapshot and
     /// timestamp key. One that can never be used is set aside (`root.json.rejected`);
     /// one waiting for the configuration stays.
-    fn incoming_root(&self, s: &Served) -> Option<(SignedDoc, Value)> {
+    fn incoming_root(&self, s: &Served) -> Option<IncomingRoot> {
         let repo = self.repo.name.as_str();
         let path = crate::ceremony::incoming_path(self.tree.dir());
         let bytes = match std::fs::read(&path) {
@@ -910,14 +906,17 @@ impl Mirror<'_> {
                 return None;
             }
         };
-        let checked =
-            crate::ceremony::check(&s.root.bytes, &bytes).and_then(|c| c.require().map(|()| c));
-        if let Err(e) = checked {
-            self.set_aside_incoming(&e.to_string());
-            return None;
-        }
-        let doc = crate::ceremony::parse(&bytes, "the root handed in").ok()?;
-        let signed = doc["signed"].clone();
+        let checked = crate::ceremony::parse(&bytes, "the root handed in")
+            .and_then(|doc| crate::ceremony::check_parsed(&s.root.signed, doc))
+            .and_then(|c| c.require().map(|()| c));
+        let mut doc = match checked {
+            Ok(c) => c.doc,
+            Err(e) => {
+                self.set_aside_incoming(&e.to_string());
+                return None;
+            }
+        };
+        let signed = doc["signed"].take();
         let version = signed["version"].as_u64()?;
         for (role, keys) in [
             ("snapshot", &self.keys.snapshot),
@@ -936,15 +935,22 @@ impl Mirror<'_> {
                 return None;
             }
         }
+        let keyids = doc["signatures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|sig| sig["keyid"].as_str().map(str::to_owned))
+            .collect();
         let content_sha256 = Unsigned::new("root", signed.clone()).content_sha256();
-        Some((
-            SignedDoc {
+        Some(IncomingRoot {
+            doc: SignedDoc {
                 version,
                 bytes,
                 content_sha256,
             },
             signed,
-        ))
+            keyids,
+        })
     }
 
     fn set_aside_incoming(&self, why: &str) {
@@ -1089,18 +1095,12 @@ impl Mirror<'_> {
     }
 }
 
-/// The key ids of a signed file's signatures.
-fn signature_ids(bytes: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .and_then(|v| {
-            v["signatures"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|s| s["keyid"].as_str().map(str::to_owned))
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
+/// A root handed in by the ceremony, checked: the file, its `signed`, and the key ids
+/// that signed it.
+struct IncomingRoot {
+    doc: SignedDoc,
+    signed: Value,
+    keyids: Vec<String>,
 }
 
 /// How often superseded versions are looked for (after a publish).

@@ -230,27 +230,7 @@ fn newest_upstream_root(dir: &Path, repo: &str) -> Result<Option<Vec<u8>>, Expor
         path,
         source,
     };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(read_err(dir.to_owned(), e)),
-    };
-    let mut newest: Option<(u64, PathBuf)> = None;
-    for entry in entries {
-        let entry = entry.map_err(|e| read_err(dir.to_owned(), e))?;
-        let name = entry.file_name();
-        let Some(version) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".root.json"))
-            .and_then(|v| v.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if newest.as_ref().is_none_or(|(v, _)| version > *v) {
-            newest = Some((version, entry.path()));
-        }
-    }
-    match newest {
+    match crate::ceremony::newest_root_in(dir).map_err(|e| read_err(dir.to_owned(), e))? {
         None => Ok(None),
         Some((_, path)) => std::fs::read(&path)
             .map(Some)

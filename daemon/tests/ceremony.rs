@@ -6,30 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
+use common::{tuf_fetch, tuf_mirror as run, tuf_mirror_ok as ok};
 use serde_json::Value;
 use tuf_mirror_tests::{fixtures, peers};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tuf-mirror"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "tuf-mirror {args:?}: {text}");
-    text
-}
 
 fn generate(path: &Path) -> String {
     tuf_mirror_keys::generate(tuf_mirror_keys::Algorithm::Ed25519, path)
@@ -78,19 +60,6 @@ fn python_follows(tree: &Path, target: &str) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "python-tuf: {text}");
     assert!(text.contains(&format!("OK {target}")), "{text}");
-}
-
-/// The workspace's `tuf-fetch`, next to this test's binary (built by `cargo nextest run
-/// --workspace`, or `cargo build -p tuf-mirror-client --bin tuf-fetch`).
-fn tuf_fetch() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join("tuf-fetch");
-    assert!(
-        p.exists(),
-        "{} missing: build it with `cargo build -p tuf-mirror-client --bin tuf-fetch`",
-        p.display()
-    );
-    p
 }
 
 /// `tuf-fetch`, trusting only root version 1 (a fresh metadata directory each time),

@@ -10,27 +10,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{tuf_fetch, tuf_mirror_ok as ok};
 use serde_json::{json, Value};
 use tuf_mirror_client::bundle::Bundle;
 use tuf_mirror_client::client::{MirrorClient, Party};
 use tuf_mirror_client::Error;
 use tuf_mirror_tests::builder::{RepoBuilder, TestKey, SNAPSHOT, TARGETS, TIMESTAMP};
 use tuf_mirror_tests::fixtures;
-
-fn ok(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_tuf-mirror"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "tuf-mirror {args:?}: {text}");
-    text
-}
 
 struct Site {
     _tmp: tempfile::TempDir,
@@ -217,18 +203,6 @@ fn through_the_ceremony_the_new_state_waits_and_old_and_new_bundles_never_fail()
     );
     let e = pinned(&old_only, &cache_old, "hello.txt").unwrap_err();
     assert_told_to_update(&e);
-}
-
-/// The workspace's `tuf-fetch`, next to this test's binary.
-fn tuf_fetch() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join("tuf-fetch");
-    assert!(
-        p.exists(),
-        "{} missing: build it with `cargo build -p tuf-mirror-client --bin tuf-fetch`",
-        p.display()
-    );
-    p
 }
 
 #[test]

@@ -49,3 +49,37 @@ timestamp_keys = ["file:{d}/k/timestamp.pem"]
 pub fn config(dir: &Path, extra: &str) -> Config {
     Config::load(write_config(dir, extra)).unwrap()
 }
+
+/// Runs `tuf-mirror ARGS` with `RUST_LOG=warn`.
+pub fn tuf_mirror(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tuf-mirror"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// [`tuf_mirror`], which must succeed: its stdout and stderr together.
+pub fn tuf_mirror_ok(args: &[&str]) -> String {
+    let o = tuf_mirror(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "tuf-mirror {args:?}: {text}");
+    text
+}
+
+/// The workspace's `tuf-fetch`, next to the test's binary (built by `cargo nextest run
+/// --workspace`, or `cargo build -p tuf-mirror-client --bin tuf-fetch`).
+pub fn tuf_fetch() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join("tuf-fetch");
+    assert!(
+        p.exists(),
+        "{} missing: build it with `cargo build -p tuf-mirror-client --bin tuf-fetch`",
+        p.display()
+    );
+    p
+}
