@@ -11,45 +11,20 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::MemLedger;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use jiff::Timestamp;
 use tuf_mirror_config::{Config, KeyUri};
 use tuf_mirror_daemon::clock::SystemClock;
-use tuf_mirror_daemon::cycle::{CycleError, Ledger};
 use tuf_mirror_daemon::keyring::load_keys;
 use tuf_mirror_daemon::service::{display_chain, Service};
 use tuf_mirror_keys::{Algorithm, Signer};
 use tuf_mirror_tests::fixtures;
 use tuf_mirror_tests::softhsm::{write_private, SoftHsm, PIN};
-
-#[derive(Default)]
-struct MemLedger(Mutex<HashMap<String, u64>>);
-
-impl Ledger for MemLedger {
-    fn high_water(&self, repo: &str, role: &str) -> Result<Option<u64>, CycleError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .get(&format!("{repo}/{role}"))
-            .copied())
-    }
-    fn reserve(&self, repo: &str, role: &str, v: u64, _c: [u8; 32]) -> Result<(), CycleError> {
-        self.0.lock().unwrap().insert(format!("{repo}/{role}"), v);
-        Ok(())
-    }
-    fn check_clock(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
-        Ok(())
-    }
-    fn record_signing(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
-        Ok(())
-    }
-}
 
 /// Everything the subscriber writes.
 #[derive(Clone, Default)]

@@ -7,53 +7,20 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::MemLedger;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 use tuf_mirror_config::Config;
 use tuf_mirror_daemon::clock::SystemClock;
-use tuf_mirror_daemon::cycle::{CycleError, Ledger};
 use tuf_mirror_daemon::serve::{self, HealthHandle, ServeConfig};
 use tuf_mirror_daemon::service::{published_dir, Service, ServiceError};
 use tuf_mirror_tests::builder::{Sig, TestKey, SNAPSHOT, TIMESTAMP};
 use tuf_mirror_tests::{fixtures, peers};
-
-#[derive(Default)]
-struct MemLedger(Mutex<HashMap<String, u64>>);
-
-impl Ledger for MemLedger {
-    fn high_water(&self, repo: &str, role: &str) -> Result<Option<u64>, CycleError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .get(&format!("{repo}/{role}"))
-            .copied())
-    }
-    fn reserve(
-        &self,
-        repo: &str,
-        role: &str,
-        version: u64,
-        _c: [u8; 32],
-    ) -> Result<(), CycleError> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(format!("{repo}/{role}"), version);
-        Ok(())
-    }
-    fn check_clock(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
-        Ok(())
-    }
-    fn record_signing(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
-        Ok(())
-    }
-}
 
 fn setup(dir: &Path) -> Config {
     setup_with(dir, &fixtures::load("basic").unwrap(), "")

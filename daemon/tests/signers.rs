@@ -8,45 +8,20 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::MemLedger;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use jiff::Timestamp;
 use tuf_mirror_client::{FileTransport, MemoryStore, Updater, UpdaterConfig};
 use tuf_mirror_config::Config;
 use tuf_mirror_daemon::clock::SystemClock;
-use tuf_mirror_daemon::cycle::{CycleError, Ledger};
 use tuf_mirror_daemon::keyring::KeyringError;
 use tuf_mirror_daemon::service::{display_chain, published_dir, Service, ServiceError};
 use tuf_mirror_tests::softhsm::{write_private, SoftHsm, PIN};
 use tuf_mirror_tests::{fixtures, peers};
 use url::Url;
-
-#[derive(Default)]
-struct MemLedger(Mutex<HashMap<String, u64>>);
-
-impl Ledger for MemLedger {
-    fn high_water(&self, repo: &str, role: &str) -> Result<Option<u64>, CycleError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .get(&format!("{repo}/{role}"))
-            .copied())
-    }
-    fn reserve(&self, repo: &str, role: &str, v: u64, _c: [u8; 32]) -> Result<(), CycleError> {
-        self.0.lock().unwrap().insert(format!("{repo}/{role}"), v);
-        Ok(())
-    }
-    fn check_clock(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
-        Ok(())
-    }
-    fn record_signing(&self, _r: &str, _n: Timestamp) -> Result<(), CycleError> {
-        Ok(())
-    }
-}
 
 /// Writes `DIR/config.toml` for repository `r` over the upstream in `DIR/up`, with
 /// these key URIs, and loads it.

@@ -83,3 +83,50 @@ pub fn tuf_fetch() -> PathBuf {
     );
     p
 }
+
+/// A ledger in memory that grants every reservation (the tests using it are about
+/// serving, signers and logs, not about version bookkeeping; `cycle.rs` has a strict one).
+#[derive(Default)]
+pub struct MemLedger(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+impl tuf_mirror_daemon::cycle::Ledger for MemLedger {
+    fn high_water(
+        &self,
+        repo: &str,
+        role: &str,
+    ) -> Result<Option<u64>, tuf_mirror_daemon::cycle::CycleError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(&format!("{repo}/{role}"))
+            .copied())
+    }
+    fn reserve(
+        &self,
+        repo: &str,
+        role: &str,
+        version: u64,
+        _c: [u8; 32],
+    ) -> Result<(), tuf_mirror_daemon::cycle::CycleError> {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(format!("{repo}/{role}"), version);
+        Ok(())
+    }
+    fn check_clock(
+        &self,
+        _r: &str,
+        _n: jiff::Timestamp,
+    ) -> Result<(), tuf_mirror_daemon::cycle::CycleError> {
+        Ok(())
+    }
+    fn record_signing(
+        &self,
+        _r: &str,
+        _n: jiff::Timestamp,
+    ) -> Result<(), tuf_mirror_daemon::cycle::CycleError> {
+        Ok(())
+    }
+}
