@@ -378,13 +378,6 @@ impl Unsigned {
     }
 }
 
-/// The sha256 of the canonical form of `signed`.
-pub fn content_sha256(signed: &Value) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, &canonical(signed)).as_ref());
-    out
-}
-
 /// The canonical JSON form (OLPC, as TUF signs it) of a document built by this module:
 /// object keys sorted by their bytes, no whitespace, strings with only `"` and `\\`
 /// escaped, integers only (a float, which nothing here builds, yields an empty form that

@@ -327,11 +327,6 @@ impl State {
         }
     }
 
-    /// Every write is durable when it returns; kept for callers that want to say so.
-    pub fn flush(&self) -> Result<(), StateError> {
-        Ok(())
-    }
-
     fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(RECORDS) {
